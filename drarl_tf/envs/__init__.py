@@ -1,0 +1,23 @@
+"""Environments: Atari by the paper's protocol, Catch, and any gymnasium image env."""
+
+from drarl_tf.envs.atari import AtariVecEnv, atari_games, rom_id
+from drarl_tf.envs.base import EpisodeTracker, VecEnv, VecStep
+from drarl_tf.envs.catch import CatchVectorEnv
+from drarl_tf.envs.gym_adapter import GymnasiumVecEnv, check_image_spaces
+from drarl_tf.envs.registry import CATCH, check_game, game_names, make_vector_env
+
+__all__ = [
+    "AtariVecEnv",
+    "CATCH",
+    "CatchVectorEnv",
+    "EpisodeTracker",
+    "GymnasiumVecEnv",
+    "VecEnv",
+    "VecStep",
+    "atari_games",
+    "check_game",
+    "check_image_spaces",
+    "game_names",
+    "make_vector_env",
+    "rom_id",
+]

@@ -1,0 +1,30 @@
+"""Networks: IMPALA ResNet, DRARL residual attention and the two ablations, as Keras layers."""
+
+from drarl_tf.networks.builder import (
+    LAST_CONV_FEATURES,
+    MASK_PREFIX,
+    NET_NAMES,
+    POLICY_LOGITS,
+    VALUE,
+    build_network,
+    check_net_name,
+    check_obs_shape,
+    mask_output_names,
+    torso_parameter_count,
+)
+from drarl_tf.networks.layers import AttentionModule, ResidualBlock
+
+__all__ = [
+    "AttentionModule",
+    "LAST_CONV_FEATURES",
+    "MASK_PREFIX",
+    "NET_NAMES",
+    "POLICY_LOGITS",
+    "ResidualBlock",
+    "VALUE",
+    "build_network",
+    "check_net_name",
+    "check_obs_shape",
+    "mask_output_names",
+    "torso_parameter_count",
+]

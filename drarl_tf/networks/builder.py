@@ -1,0 +1,107 @@
+"""Builders for the four networks of the paper: impala, large_impala, drarl, simple_drarl."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from drarl_tf.errors import DrarlError
+from drarl_tf.networks.layers import AttentionModule, ResidualBlock
+
+SECTION_CHANNELS = (16, 32, 32)
+HIDDEN_UNITS = 256
+NET_NAMES = ("impala", "drarl", "simple_drarl", "large_impala")
+POLICY_LOGITS = "policy_logits"
+VALUE = "value"
+MASK_PREFIX = "mask_section"
+# The last convolutional feature map (before the head's relu): Grad-CAM's layer.
+LAST_CONV_FEATURES = "torso_features"
+_HEAD_LAYERS = (POLICY_LOGITS, "value_layer")
+
+
+def check_net_name(name: str) -> str:
+    """Returns `name` if it is a known network, else raises a one-line DrarlError."""
+    if name in NET_NAMES:
+        return name
+    close = difflib.get_close_matches(str(name).lower(), NET_NAMES, n=3, cutoff=0.4)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise DrarlError(f"unknown net '{name}'; choose one of {', '.join(NET_NAMES)}.{hint}")
+
+
+def check_obs_shape(obs_shape: Sequence[int]) -> tuple[int, int, int]:
+    """Validates an image observation shape `[H, W, C]` (NHWC without the batch)."""
+    shape = tuple(int(d) for d in obs_shape)
+    if len(shape) != 3 or min(shape) <= 0:
+        raise DrarlError(
+            f"observations must be images [height, width, channels], got shape {tuple(obs_shape)}"
+        )
+    return shape
+
+
+def _section(x, index: int, channels: int, net: str):
+    """One section: conv -> max-pool 3x3/2 -> body. Returns (features, mask or None)."""
+    p = f"section{index}"
+    x = keras.layers.Conv2D(channels, 3, padding="same", name=f"{p}_conv")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{p}_pool")(x)
+    if net in ("impala", "large_impala"):
+        for j in range(2 if net == "impala" else 3):
+            x = ResidualBlock(channels, name=f"{p}_block{j}")(x)
+        return x, None
+    attention = AttentionModule(
+        channels, downsample=(net == "drarl"), name=f"{p}_attention"
+    )
+    x, mask = attention(x)
+    mask = keras.layers.Identity(name=f"{MASK_PREFIX}{index}", dtype="float32")(mask)
+    return x, mask
+
+
+def build_network(
+    name: str, num_actions: int, obs_shape: Sequence[int] = (84, 84, 4)
+) -> keras.Model:
+    """Builds a network of the paper (Fig. 2 and Fig. 5).
+
+    Args:
+      name: one of `NET_NAMES`.
+      num_actions: size of the discrete action set.
+      obs_shape: `[H, W, C]` of the uint8 observations; any image size works.
+
+    Returns:
+      A functional Keras model from uint8 `[B, H, W, C]` to a dict with
+      `policy_logits` `[B, A]` (float32), `value` `[B]` (float32) and, for the
+      attention nets, `mask_section{0,1,2}` `[B, h_i, w_i, C_i]` in [0, 1].
+    """
+    check_net_name(name)
+    shape = check_obs_shape(obs_shape)
+    if int(num_actions) < 1:
+        raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
+    obs = keras.Input(shape=shape, dtype="uint8", name="observation")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(obs)
+    masks = {}
+    for i, channels in enumerate(SECTION_CHANNELS):
+        x, mask = _section(x, i, channels, name)
+        if mask is not None:
+            masks[f"{MASK_PREFIX}{i}"] = mask
+    x = keras.layers.Identity(name=LAST_CONV_FEATURES)(x)
+    x = keras.layers.ReLU(name="torso_relu")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="torso_dense")(x)
+    logits = keras.layers.Dense(num_actions, name=POLICY_LOGITS, dtype="float32")(x)
+    value = keras.layers.Dense(1, name="value_layer", dtype="float32")(x)
+    value = keras.layers.Reshape((), name=VALUE, dtype="float32")(value)
+    return keras.Model(obs, {POLICY_LOGITS: logits, VALUE: value, **masks}, name=name)
+
+
+def mask_output_names(model: keras.Model) -> list[str]:
+    """Names of the attention-mask outputs of `model` (empty for nets without attention)."""
+    return sorted(k for k in model.output if k.startswith(MASK_PREFIX))
+
+
+def torso_parameter_count(model: keras.Model) -> int:
+    """Parameters up to and including the dense-256 layer (the paper's count, heads excluded)."""
+    head = sum(
+        int(np.prod(w.shape)) for n in _HEAD_LAYERS for w in model.get_layer(n).weights
+    )
+    return model.count_params() - head

@@ -1,0 +1,116 @@
+"""Network shapes, parameter counts against the paper, and the attention module's maths."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from drarl_tf.errors import DrarlError
+from drarl_tf.networks import (
+    NET_NAMES,
+    AttentionModule,
+    build_network,
+    mask_output_names,
+    torso_parameter_count,
+)
+
+# Paper section 4.1 and DESIGN.md section 2.
+PAPER_TORSO_PARAMS = {
+    "impala": 1_089_232,
+    "drarl": 1_135_632,
+    "simple_drarl": 1_135_632,
+    "large_impala": 1_130_864,
+}
+ATTENTION_NETS = ("drarl", "simple_drarl")
+
+
+@pytest.mark.parametrize("net", NET_NAMES)
+@pytest.mark.parametrize("num_actions", [4, 18])
+def test_parameter_counts_match_paper(net, num_actions):
+    model = build_network(net, num_actions)
+    assert torso_parameter_count(model) == PAPER_TORSO_PARAMS[net]
+    assert model.count_params() == PAPER_TORSO_PARAMS[net] + 257 * num_actions + 257
+
+
+@pytest.mark.parametrize("net", NET_NAMES)
+@pytest.mark.parametrize(
+    "obs_shape, section_sizes",
+    [((84, 84, 4), [(42, 42), (21, 21), (11, 11)]), ((64, 48, 3), [(32, 24), (16, 12), (8, 6)])],
+)
+def test_output_shapes_and_masks(net, obs_shape, section_sizes):
+    model = build_network(net, 6, obs_shape)
+    obs = np.random.default_rng(0).integers(0, 256, (3,) + obs_shape, dtype=np.uint8)
+    out = model(obs)
+    assert out["policy_logits"].shape == (3, 6)
+    assert out["value"].shape == (3,)
+    names = mask_output_names(model)
+    if net not in ATTENTION_NETS:
+        assert names == []
+        return
+    assert names == ["mask_section0", "mask_section1", "mask_section2"]
+    for name, (h, w), c in zip(names, section_sizes, (16, 32, 32), strict=True):
+        mask = out[name].numpy()
+        assert mask.shape == (3, h, w, c)
+        assert mask.min() >= 0.0 and mask.max() <= 1.0
+        # The mask is reachable by name from the model for visualisation and export.
+        assert model.get_layer(name).output.shape[1:] == (h, w, c)
+
+
+def test_uint8_input_is_scaled_inside():
+    model = build_network("impala", 3, (16, 16, 1))
+    obs = np.full((1, 16, 16, 1), 255, np.uint8)
+    scaled = keras.Model(model.input, model.get_layer("scale").output)(obs)
+    np.testing.assert_allclose(scaled.numpy(), 1.0)
+
+
+def _random_module(downsample=True, spatial=11, channels=8):
+    module = AttentionModule(channels, downsample=downsample)
+    x = tf.random.stateless_normal((2, spatial, spatial, channels), seed=(1, 2))
+    module(x)
+    # Non-trivial random weights for every sublayer, biases included.
+    rng = np.random.default_rng(0)
+    module.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32) for w in module.get_weights()])
+    return module, x
+
+
+@pytest.mark.parametrize("downsample", [True, False])
+def test_attention_output_is_one_plus_mask_times_trunk(downsample):
+    module, x = _random_module(downsample)
+    h, m = module(x)
+    t = module.trunk_branch(x)
+    np.testing.assert_allclose(h.numpy(), ((1.0 + m) * t).numpy(), rtol=1e-6, atol=1e-6)
+    assert m.shape == t.shape
+    assert float(tf.reduce_min(m)) >= 0.0 and float(tf.reduce_max(m)) <= 1.0
+
+
+def test_zero_mask_gives_the_trunk():
+    module, x = _random_module()
+    module.mask_conv1.kernel.assign(tf.zeros_like(module.mask_conv1.kernel))
+    module.mask_conv1.bias.assign(tf.fill(module.mask_conv1.bias.shape, -1e4))  # sigmoid -> 0
+    h, m = module(x)
+    assert float(tf.reduce_max(m)) == 0.0
+    np.testing.assert_allclose(h.numpy(), module.trunk_branch(x).numpy(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("spatial, pooled", [(42, 21), (21, 11), (11, 6)])
+def test_mask_branch_resizes_to_the_exact_trunk_size(spatial, pooled):
+    module, x = _random_module(spatial=spatial)
+    assert module.mask_pool(x).shape[1:3] == (pooled, pooled)
+    assert module.mask_branch(x).shape[1:3] == (spatial, spatial)
+
+
+def test_simple_drarl_mask_has_no_pool():
+    module, _ = _random_module(downsample=False)
+    assert module.mask_pool is None
+
+
+def test_unknown_net_is_one_line():
+    with pytest.raises(DrarlError, match="unknown net 'drarll'.*Did you mean drarl") as e:
+        build_network("drarll", 4)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("shape", [(84, 84), (84, 84, 4, 1), (0, 84, 4)])
+def test_non_image_observation_shape_is_refused(shape):
+    with pytest.raises(DrarlError, match="images"):
+        build_network("drarl", 4, shape)
