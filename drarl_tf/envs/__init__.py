@@ -2,7 +2,7 @@
 
 from drarl_tf.envs.atari import AtariVecEnv, atari_games, rom_id
 from drarl_tf.envs.base import EpisodeTracker, VecEnv, VecStep
-from drarl_tf.envs.catch import CatchVectorEnv
+from drarl_tf.envs.catch import CatchVectorEnv, make_catch_env
 from drarl_tf.envs.gym_adapter import GymnasiumVecEnv, check_image_spaces
 from drarl_tf.envs.registry import CATCH, check_game, game_names, make_vector_env
 
@@ -18,6 +18,7 @@ __all__ = [
     "check_game",
     "check_image_spaces",
     "game_names",
+    "make_catch_env",
     "make_vector_env",
     "rom_id",
 ]

@@ -106,6 +106,7 @@ class AtariVecEnv(VecEnv):
             use_fire_reset=True,
         )
         self.num_envs = num_envs
+        self.frames_per_step = FRAME_SKIP
         self.obs_shape = (84, 84, 4)
         self.num_actions = int(self.env.single_action_space.n)
         self.action_meanings = tuple(a.name for a in self.env.ale.get_action_set())

@@ -47,6 +47,7 @@ class VecEnv(abc.ABC):
     num_actions: int
     action_meanings: tuple[str, ...]
     name: str
+    frames_per_step: int = 1  # emulator frames per agent step (Atari: the frame skip)
 
     @abc.abstractmethod
     def reset(self, seed: int | None = None) -> np.ndarray:

@@ -84,3 +84,10 @@ class CatchVectorEnv(gym.vector.VectorEnv):
         terminated = landed.copy()
         truncated = np.zeros(self.num_envs, bool)
         return self._frames.copy(), reward.astype(np.float32), terminated, truncated, {}
+
+
+def make_catch_env(num_envs: int, **kwargs):
+    """A `VecEnv` of Catch; `kwargs` go to `CatchVectorEnv` (rows, columns, scale, stack)."""
+    from drarl_tf.envs.gym_adapter import GymnasiumVecEnv
+
+    return GymnasiumVecEnv(CatchVectorEnv(num_envs, **kwargs), name="Catch")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from drarl_tf.envs.atari import AtariVecEnv, atari_games, rom_id
 from drarl_tf.envs.base import VecEnv
-from drarl_tf.envs.catch import CatchVectorEnv
-from drarl_tf.envs.gym_adapter import GymnasiumVecEnv
+from drarl_tf.envs.catch import make_catch_env
 from drarl_tf.errors import DrarlError
 
 CATCH = "Catch"
@@ -32,5 +31,5 @@ def make_vector_env(
         raise DrarlError(f"num_envs must be >= 1, got {num_envs}")
     game = check_game(game)
     if game == CATCH:
-        return GymnasiumVecEnv(CatchVectorEnv(num_envs), name=CATCH)
+        return make_catch_env(num_envs)
     return AtariVecEnv(game, num_envs, training=training, num_threads=num_threads)

@@ -1,0 +1,134 @@
+"""IMPALA learner: the V-trace update on batches of unrolls, under a tf.distribute strategy."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from drarl_tf.impala.config import ImpalaConfig
+from drarl_tf.losses import impala_loss
+from drarl_tf.networks import build_network
+
+
+@keras.saving.register_keras_serializable(package="drarl_tf")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`initial * max(0, 1 - step / total_steps)`: the paper's linear decay to 0."""
+
+    def __init__(self, initial: float, total_steps: int):
+        self.initial = float(initial)
+        self.total_steps = max(int(total_steps), 1)
+
+    def __call__(self, step):
+        fraction = tf.cast(step, tf.float32) / float(self.total_steps)
+        return self.initial * tf.maximum(0.0, 1.0 - fraction)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_steps": self.total_steps}
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """`default`: one device (the first GPU, else the CPU). `mirrored`: all local GPUs
+    (or every logical CPU device when there is no GPU)."""
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def batch_spec(config: ImpalaConfig, obs_shape, num_actions) -> dict:
+    T, B = config.unroll_length, config.batch_size
+    return dict(
+        obs=tf.TensorSpec((T + 1, B) + tuple(obs_shape), tf.uint8),
+        actions=tf.TensorSpec((T, B), tf.int32),
+        behaviour_logits=tf.TensorSpec((T, B, num_actions), tf.float32),
+        rewards=tf.TensorSpec((T, B), tf.float32),
+        discounts=tf.TensorSpec((T, B), tf.float32),
+        mask=tf.TensorSpec((T, B), tf.float32),
+    )
+
+
+class Learner:
+    """Owns the model and optimizer; `update(batch)` applies one V-trace step.
+
+    `batch` arrays are time-major `[T(+1), B, ...]` (see `batch_spec`). The update
+    is a `tf.function` with a fixed input signature, traced once.
+    """
+
+    def __init__(self, config: ImpalaConfig, obs_shape, num_actions: int, frames_per_update: int,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.strategy = strategy or make_strategy(config.strategy)
+        self.trace_count = 0
+        total_updates = -(-config.total_frames // frames_per_update)
+        with self.strategy.scope():
+            self.model = build_network(config.net, num_actions, obs_shape)
+            self.optimizer = keras.optimizers.RMSprop(
+                learning_rate=LinearDecay(config.learning_rate, total_updates),
+                rho=config.rmsprop_decay,
+                momentum=config.rmsprop_momentum,
+                epsilon=config.rmsprop_epsilon,
+            )
+            self.optimizer.build(self.model.trainable_variables)
+        self._spec = batch_spec(config, obs_shape, num_actions)
+        self._update = tf.function(self._distributed_update, input_signature=[self._spec])
+
+    @property
+    def updates(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def _replica_update(self, batch):
+        cfg = self.config
+        T1, B = tf.shape(batch["obs"])[0], tf.shape(batch["obs"])[1]
+        with tf.GradientTape() as tape:
+            flat_obs = tf.reshape(batch["obs"], tf.concat([[T1 * B], tf.shape(batch["obs"])[2:]], 0))
+            out = self.model(flat_obs, training=True)
+            logits = tf.reshape(out["policy_logits"], [T1, B, -1])
+            values = tf.reshape(out["value"], [T1, B])
+            loss = impala_loss(
+                logits=logits[:-1], values=values[:-1], bootstrap_value=values[-1],
+                actions=batch["actions"], behaviour_logits=batch["behaviour_logits"],
+                rewards=batch["rewards"], discounts=batch["discounts"], mask=batch["mask"],
+                baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
+                clip_rho_threshold=cfg.clip_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
+            )
+        variables = self.model.trainable_variables
+        grads = tape.gradient(loss.total, variables)
+        context = tf.distribute.get_replica_context()
+        # The losses are sums over the batch, so the global gradient is the sum over
+        # replicas; clip that, then hand each replica 1/n of it, since Keras sums again.
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, grad_norm = tf.clip_by_global_norm(grads, cfg.max_grad_norm)
+        n = tf.cast(context.num_replicas_in_sync, tf.float32)
+        self.optimizer.apply_gradients(zip([g / n for g in grads], variables, strict=True))
+        return {
+            "loss/total": loss.total, "loss/policy": loss.policy,
+            "loss/baseline": loss.baseline, "loss/entropy": loss.entropy,
+            "grad_norm": grad_norm / n,
+        }
+
+    def _distributed_update(self, batch):
+        self.trace_count += 1  # Python side effect: runs once per trace
+        n = self.strategy.num_replicas_in_sync
+        per_replica = self.config.batch_size // n
+
+        def split(ctx):
+            start = ctx.replica_id_in_sync_group * per_replica
+            return {k: v[:, start : start + per_replica] for k, v in batch.items()}
+
+        local = self.strategy.experimental_distribute_values_from_function(split)
+        metrics = self.strategy.run(self._replica_update, args=(local,))
+        out = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+               for k, v in metrics.items()}
+        out["learning_rate"] = self.optimizer.learning_rate
+        return out
+
+    def update(self, batch: dict) -> dict:
+        """One update on a numpy batch; returns float metrics."""
+        tensors = {k: batch[k] for k in self._spec}
+        return {k: float(v) for k, v in self._update(tensors).items()}
+
+    def weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()

@@ -1,0 +1,1 @@
+"""Run-time services shared by every trainer: run directories, checkpoints, progress, CLI."""

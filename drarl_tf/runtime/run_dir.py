@@ -1,0 +1,67 @@
+"""One run = one directory: config.json, tb/, checkpoints/ (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from drarl_tf.errors import DrarlError
+
+# Fields a resumed run may change without becoming a different experiment.
+RESUMABLE_CHANGES = frozenset({"total_frames", "log_interval_seconds", "checkpoint_minutes"})
+
+
+def run_name(algo: str, net: str, game: str, seed: int) -> str:
+    return f"{algo}-{net}-{game}-s{seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def tb(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+
+def open_run_dir(logdir: str, name: str, config) -> RunDir:
+    """Creates (or reopens, to resume) `logdir/name` and writes `config.json` atomically.
+
+    A resumed run must have been started with the same config, apart from
+    `RESUMABLE_CHANGES`; anything else is refused with one line.
+    """
+    run = RunDir(Path(logdir) / name)
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DrarlError(f"cannot create run directory {run.root}: {e.strerror}") from None
+    current = dataclasses.asdict(config)
+    if run.config_path.exists():
+        try:
+            saved = json.loads(run.config_path.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if saved is not None:
+            changed = sorted(
+                k for k in current if k in saved and saved[k] != current[k] and k not in RESUMABLE_CHANGES
+            )
+            if changed:
+                diffs = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
+                raise DrarlError(
+                    f"{run.root} holds a run with a different config ({diffs}); "
+                    "use another --logdir or --seed, or delete that directory"
+                )
+    tmp = run.config_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, run.config_path)
+    return run

@@ -1,0 +1,149 @@
+"""IMPALA end to end: real actor processes, queue and learner; resume; dead actors; learning."""
+
+import functools
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from drarl_tf.envs import make_catch_env
+from drarl_tf.errors import DrarlError
+from drarl_tf.impala import ImpalaConfig, train
+from drarl_tf.impala.driver import ActorPool
+from drarl_tf.impala.learner import Learner
+
+FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
+            log_interval_seconds=1000.0)
+
+
+def _no_orphans():
+    # Actors are joined before train() returns.
+    deadline = time.time() + 5
+    while mp.active_children() and time.time() < deadline:
+        time.sleep(0.1)
+    return not mp.active_children()
+
+
+@pytest.mark.parametrize("game, frames_per_step", [("Catch", 1), ("Pong", 4)])
+def test_actors_queue_and_learner_run_a_few_updates(tmp_path, game, frames_per_step):
+    per_update = 4 * 5 * frames_per_step
+    config = ImpalaConfig(net="drarl", game=game, total_frames=3 * per_update,
+                          logdir=str(tmp_path), **FAST)
+    result = train(config)
+    assert result.updates == 3 and result.frames == 3 * per_update
+    assert _no_orphans()
+    run = tmp_path / f"impala-drarl-{game}-s0"
+    assert json.loads((run / "config.json").read_text())["game"] == game
+    assert list((run / "checkpoints").glob("ckpt-*.index"))
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_custom_gymnasium_env_through_env_fn(tmp_path):
+    env_fn = functools.partial(make_catch_env, rows=6, columns=4, scale=3, stack=2)
+    config = ImpalaConfig(net="impala", game="Catch", total_frames=40, logdir=str(tmp_path), **FAST)
+    result = train(config, env_fn=env_fn)
+    assert result.updates == 2
+
+
+def _checkpoint_optimizer_state(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    # The optimizer's own state: its step counter and RMSProp slots (not the model
+    # weights it also references).
+    names = sorted(n for n in reader.get_variable_to_shape_map()
+                   if n.startswith(("optimizer/_variables/", "optimizer/_iterations/")))
+    return {n: reader.get_tensor(n) for n in names}, reader
+
+
+def test_resume_continues_frames_and_optimizer_state(tmp_path, capsys):
+    base = dict(net="impala", game="Catch", logdir=str(tmp_path), **FAST)
+    first = train(ImpalaConfig(total_frames=100, **base))  # 5 updates of 20 frames
+    assert (first.frames, first.updates) == (100, 5)
+    run_dir = tmp_path / "impala-impala-Catch-s0"
+    saved, reader = _checkpoint_optimizer_state(run_dir)
+    frames_key = next(k for k in reader.get_variable_to_shape_map() if k.startswith("frames/"))
+    assert reader.get_tensor(frames_key) == 100
+
+    # A fresh learner restored from the checkpoint holds exactly that optimizer state.
+    config = ImpalaConfig(total_frames=200, **base)
+    learner = Learner(config, (20, 10, 4), 3, frames_per_update=20)
+    ckpt = tf.train.Checkpoint(model=learner.model, optimizer=learner.optimizer)
+    ckpt.restore(tf.train.latest_checkpoint(str(run_dir / "checkpoints"))).expect_partial()
+    assert learner.updates == 5
+    # Every optimizer slot (iterations, RMSProp velocities) equals a saved tensor.
+    assert len(saved) == len(learner.optimizer.variables) >= 2
+    saved_values = list(saved.values())
+    for variable in learner.optimizer.variables:
+        value = variable.numpy()
+        assert any(v.shape == value.shape and np.array_equal(v, value) for v in saved_values)
+    velocity = [v for v in learner.optimizer.variables if "velocity" in v.path]
+    assert velocity and all(np.abs(v.numpy()).sum() > 0 for v in velocity)
+
+    capsys.readouterr()
+    second = train(config)  # the same command with a larger budget resumes
+    assert "resumed from" in capsys.readouterr().out
+    assert second.resumed_from is not None
+    assert (second.frames, second.updates) == (200, 10)  # frames and LR step continue
+
+
+def test_a_finished_run_is_not_retrained(tmp_path):
+    config = ImpalaConfig(net="impala", game="Catch", total_frames=40, logdir=str(tmp_path), **FAST)
+    train(config)
+    again = train(config)
+    assert again.frames == 40 and again.updates == 2
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    base = dict(game="Catch", total_frames=40, logdir=str(tmp_path), **FAST)
+    train(ImpalaConfig(net="impala", **base))
+    os.rename(tmp_path / "impala-impala-Catch-s0", tmp_path / "impala-drarl-Catch-s0")
+    with pytest.raises(DrarlError, match="different config.*net"):
+        train(ImpalaConfig(net="drarl", **base))
+
+
+def test_a_dead_actor_stops_the_learner_with_a_clear_error():
+    config = ImpalaConfig(net="impala", game="Catch", **{**FAST, "num_actors": 1})
+    learner = Learner(config, (20, 10, 4), 3, frames_per_update=20)
+    pool = ActorPool(config, None, [w.shape for w in learner.weights()], seed=0)
+    pool.weights.publish(learner.weights(), version=1)
+    pool.start()
+    try:
+        assert pool.get(timeout=0.5)["obs"].shape == (6, 2, 20, 10, 4)
+        os.kill(pool.processes[0].pid, signal.SIGKILL)
+        pool.processes[0].join(10)
+        start = time.time()
+        with pytest.raises(DrarlError, match="actor 0 died"):
+            for _ in range(100):
+                pool.get(timeout=0.5)
+        assert time.time() - start < 10
+    finally:
+        pool.close()
+    assert _no_orphans()
+
+
+def test_script_bad_flags_print_one_line_and_exit_2(tmp_path):
+    for flag, text in (("--total_frames=-5", "total_frames"), ("--game=Pongg", "Pong"),
+                       ("--strategy=foo", "strategy"), ("--net=resnet", "unknown net")):
+        out = subprocess.run(
+            [sys.executable, "scripts/run_impala.py", "--game=Catch", flag, f"--logdir={tmp_path}"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 2, out.stderr[-2000:]
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and text in last
+        assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("net", ["drarl", "impala"])
+def test_impala_learns_catch(tmp_path, net):
+    # Random play returns -0.6 (P(catch) = 1/5); perfect play returns +1.
+    config = ImpalaConfig(net=net, game="Catch", total_frames=100_000, seed=1,
+                          logdir=str(tmp_path), log_interval_seconds=1000.0)
+    result = train(config)
+    assert result.mean_return >= 0.7, result
