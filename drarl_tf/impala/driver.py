@@ -30,6 +30,7 @@ class TrainResult:
     episodes: int
     mean_return: float  # over the last 100 full games
     resumed_from: str | None
+    steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
 
 
 class ActorPool:
@@ -135,6 +136,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
           f"batch {config.batch_size} x {config.unroll_length}, net {config.net} "
           f"({learner.model.count_params():,} params), logs in {run.root}", flush=True)
     last_checkpoint = time.monotonic()
+    first_update: tuple[float, int] | None = None
     metrics: dict = {}
     try:
         while int(frames.numpy()) < config.total_frames:
@@ -143,6 +145,8 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
             pool.weights.publish(learner.weights(), version=learner.updates + 1)
             frames.assign_add(frames_per_update)
             now_frames = int(frames.numpy())
+            if first_update is None:
+                first_update = (time.monotonic(), now_frames)
             for it in items:
                 progress.add_episodes(it["episode_returns"], now_frames)
                 episodes.assign_add(len(it["episode_returns"]))
@@ -153,11 +157,15 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                 checkpointer.save(now_frames)
                 last_checkpoint = time.monotonic()
     finally:
+        end_time = time.monotonic()
         pool.close()
         final = int(frames.numpy())
         if final > start_frames:
             checkpointer.save(final)
         progress.maybe_log(final, metrics, force=bool(metrics))
         progress.close()
+    steady_fps = float("nan")
+    if first_update is not None and final > first_update[1]:
+        steady_fps = (final - first_update[1]) / (end_time - first_update[0])
     return TrainResult(str(run.root), final, learner.updates, int(episodes.numpy()),
-                       progress.mean_return, resumed)
+                       progress.mean_return, resumed, steady_fps)

@@ -1,15 +1,33 @@
-"""Entry-point wrapper for scripts: user errors become one line and exit code 2."""
+"""Script helpers: config dataclass fields as absl flags; user errors as one line, exit code 2."""
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def define_config_flags(config_cls) -> None:
+    """Defines one absl flag per field of `config_cls`, with the field's default.
+
+    Only scripts call this: library code never reads flags.
+    """
+    from absl import flags
+
+    for field in dataclasses.fields(config_cls):
+        default, name = field.default, field.name
+        help_text = f"{config_cls.__name__}.{name}"
+        if isinstance(default, bool):
+            flags.DEFINE_boolean(name, default, help_text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(name, default, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(name, default, help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
 
 
 def run_main(main, argv) -> None:
-    """Calls `main(argv)`; a DrarlError or ValueError from a config prints `error: ...`, exits 2."""
+    """Calls `main(argv)`; a DrarlError prints `error: <message>` and exits with code 2."""
     from absl import logging
 
     from drarl_tf.errors import DrarlError

@@ -1,0 +1,1 @@
+"""Experiments: speed benchmarks (and, later, the paper's grids and tables)."""

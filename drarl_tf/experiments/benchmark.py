@@ -1,0 +1,128 @@
+"""Speed measurements: env steps/s, inference and train-step samples/s, IMPALA end to end.
+
+Each rate is measured alone with all cores; ratios are taken between rates
+measured in the same run, since absolute speed on a shared machine drifts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from drarl_tf.envs import make_vector_env, rom_id
+from drarl_tf.impala import ImpalaConfig, train
+from drarl_tf.impala.actor import make_policy
+from drarl_tf.impala.learner import Learner
+from drarl_tf.networks import build_network
+
+
+def _rate(fn, units_per_call: int, seconds: float, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        calls += 1
+    return calls * units_per_call / (time.perf_counter() - start)
+
+
+def env_rates(game: str, num_envs: int, seconds: float, trials: int = 3) -> dict:
+    """Agent steps/s of drarl_tf's Atari env vs the raw ale_py vector env, interleaved."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    ours = make_vector_env(game, num_envs, training=True)
+    raw = AtariVectorEnv(rom_id(game), num_envs, reward_clipping=False, life_loss_info=True)
+    ours.reset(seed=0)
+    raw.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = [rng.integers(0, ours.num_actions, num_envs) for _ in range(64)]
+    counter = {"ours": 0, "raw": 0}
+
+    def step_ours():
+        counter["ours"] += 1
+        ours.step(actions[counter["ours"] % 64])
+
+    def step_raw():
+        counter["raw"] += 1
+        raw.step(actions[counter["raw"] % 64].astype(np.int32))
+
+    ours_rates, raw_rates = [], []
+    for _ in range(trials):
+        raw_rates.append(_rate(step_raw, num_envs, seconds / trials))
+        ours_rates.append(_rate(step_ours, num_envs, seconds / trials))
+    ours.close()
+    raw.close()
+    ours_rate, raw_rate = float(np.median(ours_rates)), float(np.median(raw_rates))
+    return {"game": game, "num_envs": num_envs, "drarl_tf_steps_per_s": ours_rate,
+            "ale_py_steps_per_s": raw_rate, "ratio": ours_rate / raw_rate}
+
+
+def inference_rate(net: str, obs_shape, num_actions: int, batch: int, seconds: float) -> float:
+    """Policy forward samples/s at the actors' batch size."""
+    model = build_network(net, num_actions, obs_shape)
+    policy = make_policy(model, obs_shape)
+    obs = np.random.default_rng(0).integers(0, 256, (batch,) + tuple(obs_shape), dtype=np.uint8)
+    return _rate(lambda: policy(obs), batch, seconds)
+
+
+def learner_rate(config: ImpalaConfig, obs_shape, num_actions: int, seconds: float) -> float:
+    """IMPALA update samples/s (T x B transitions per update) on random batches."""
+    learner = Learner(config, obs_shape, num_actions, frames_per_update=1)
+    T, B = config.unroll_length, config.batch_size
+    rng = np.random.default_rng(0)
+    batch = dict(
+        obs=rng.integers(0, 256, (T + 1, B) + tuple(obs_shape), dtype=np.uint8),
+        actions=rng.integers(0, num_actions, (T, B)).astype(np.int32),
+        behaviour_logits=rng.normal(0, 1, (T, B, num_actions)).astype(np.float32),
+        rewards=np.zeros((T, B), np.float32),
+        discounts=np.full((T, B), 0.99, np.float32),
+        mask=np.ones((T, B), np.float32),
+    )
+    return _rate(lambda: learner.update(batch), T * B, seconds, warmup=1)
+
+
+def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
+    """Rates alone (E, I, L), the compute bound 1 / (1/E + 1/I + 1/L), and IMPALA end to end."""
+    env = make_vector_env(config.game, config.num_actors * config.envs_per_actor, training=True)
+    obs_shape, num_actions, fps_per_step = env.obs_shape, env.num_actions, env.frames_per_step
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    n = env.num_envs
+    e = _rate(lambda: env.step(rng.integers(0, num_actions, n)), n, seconds)
+    env.close()
+    i = inference_rate(config.net, obs_shape, num_actions, config.envs_per_actor, seconds)
+    lr = learner_rate(config, obs_shape, num_actions, seconds)
+    bound = 1.0 / (1.0 / e + 1.0 / i + 1.0 / lr)
+    per_update = config.batch_size * config.unroll_length * fps_per_step
+    with tempfile.TemporaryDirectory() as logdir:
+        # Long enough for several updates after the start-up; steady_fps excludes the start.
+        updates = max(8, int(3 * seconds * bound / (config.batch_size * config.unroll_length)))
+        run = dataclasses.replace(config, logdir=logdir, total_frames=updates * per_update,
+                                  log_interval_seconds=1e9, checkpoint_minutes=1e9)
+        result = train(run)
+    end_to_end = result.steady_fps / fps_per_step
+    return {
+        "net": config.net, "game": config.game, "num_actors": config.num_actors,
+        "envs_per_actor": config.envs_per_actor, "env_steps_per_s": e,
+        "inference_samples_per_s": i, "learner_samples_per_s": lr,
+        "compute_bound_samples_per_s": bound, "end_to_end_samples_per_s": end_to_end,
+        "ratio_to_bound": end_to_end / bound,
+    }
+
+
+def nets_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) -> list[dict]:
+    """Forward (batch 256) and IMPALA train-step (20 x 32) samples/s per net."""
+    rows = []
+    for net in nets:
+        tf.keras.backend.clear_session()
+        config = ImpalaConfig(net=net, game="Pong", envs_per_actor=16)
+        rows.append({
+            "net": net,
+            "forward_samples_per_s": inference_rate(net, obs_shape, num_actions, 256, seconds),
+            "train_samples_per_s": learner_rate(config, obs_shape, num_actions, seconds),
+        })
+    return rows

@@ -1,0 +1,65 @@
+"""Speed benchmarks; prints Markdown tables and writes JSON.
+
+  python scripts/benchmark.py --mode=env      # drarl_tf Atari env vs raw ale_py
+  python scripts/benchmark.py --mode=nets     # forward / train-step samples/s per net
+  python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (DESIGN.md s. 6)
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+import json  # noqa: E402
+import platform  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from drarl_tf.experiments import benchmark  # noqa: E402
+from drarl_tf.impala import ImpalaConfig  # noqa: E402
+from drarl_tf.runtime.cli import run_main  # noqa: E402
+
+flags.DEFINE_enum("mode", "all", ["env", "nets", "impala", "all"], "What to measure.")
+flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
+flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
+flags.DEFINE_integer("num_envs", 32, "Envs for the env benchmark.")
+flags.DEFINE_integer("num_actors", 2, "IMPALA actor processes (end to end).")
+flags.DEFINE_integer("envs_per_actor", 16, "Envs per actor (end to end).")
+flags.DEFINE_float("seconds", 10.0, "Seconds per measurement.")
+flags.DEFINE_string("output_json", "", "Also write the results here.")
+FLAGS = flags.FLAGS
+
+
+def _table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:,.2f}" if isinstance(v, float) and v < 10 else (  # noqa: E731
+        f"{v:,.0f}" if isinstance(v, float) else str(v))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
+    print(f"machine: {results['machine']}")
+    if FLAGS.mode in ("env", "all"):
+        results["env"] = benchmark.env_rates(FLAGS.game, FLAGS.num_envs, FLAGS.seconds)
+        print("\n## Env steps/s (agent steps, all envs)\n\n" + _table([results["env"]]))
+    if FLAGS.mode in ("nets", "all"):
+        results["nets"] = benchmark.nets_rates(FLAGS.nets, seconds=FLAGS.seconds)
+        print("\n## Networks, float32, 84x84x4\n\n" + _table(results["nets"]))
+    if FLAGS.mode in ("impala", "all"):
+        rows = []
+        for net in FLAGS.nets:
+            config = ImpalaConfig(net=net, game=FLAGS.game, num_actors=FLAGS.num_actors,
+                                  envs_per_actor=FLAGS.envs_per_actor)
+            rows.append(benchmark.impala_end_to_end(config, FLAGS.seconds))
+        results["impala"] = rows
+        print("\n## IMPALA end to end (samples = agent steps)\n\n" + _table(rows))
+    if FLAGS.output_json:
+        with open(FLAGS.output_json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_main(main, argv))
