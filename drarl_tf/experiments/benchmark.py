@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from drarl_tf.envs import make_vector_env, rom_id
 from drarl_tf.impala import ImpalaConfig, train
-from drarl_tf.impala.actor import make_policy
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
+from drarl_tf.runtime.rollout import make_policy
 
 
 def _rate(fn, units_per_call: int, seconds: float, warmup: int = 2) -> float:

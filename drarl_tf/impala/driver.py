@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing as mp
 import queue as queue_lib
 import time
@@ -13,24 +12,11 @@ import tensorflow as tf
 
 from drarl_tf.envs import make_vector_env
 from drarl_tf.errors import DrarlError
-from drarl_tf.impala.actor import run_actor
+from drarl_tf.impala.actor import UNROLL_KEYS, run_actor
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.transport import SharedWeights
-from drarl_tf.runtime.checkpoints import Checkpointer
-from drarl_tf.runtime.progress import Progress
-from drarl_tf.runtime.run_dir import open_run_dir, run_name
-
-
-@dataclasses.dataclass
-class TrainResult:
-    run_dir: str
-    frames: int
-    updates: int
-    episodes: int
-    mean_return: float  # over the last 100 full games
-    resumed_from: str | None
-    steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
+from drarl_tf.runtime.session import TrainingSession, TrainResult
 
 
 class ActorPool:
@@ -90,8 +76,7 @@ class ActorPool:
 
 
 def _assemble(items: list[dict]) -> dict:
-    keys = ("obs", "actions", "behaviour_logits", "rewards", "discounts", "mask")
-    return {k: np.concatenate([it[k] for it in items], axis=1) for k in keys}
+    return {k: np.concatenate([it[k] for it in items], axis=1) for k in UNROLL_KEYS}
 
 
 def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
@@ -107,65 +92,32 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
     frames_per_step, env_name = probe.frames_per_step, probe.name
     probe.close()
     frames_per_update = config.batch_size * config.unroll_length * frames_per_step
-    name = run_name("impala", config.net, env_name, config.seed)
-    run = open_run_dir(config.logdir, name, config)
 
     tf.keras.utils.set_random_seed(config.seed)
     learner = Learner(config, obs_shape, num_actions, frames_per_update)
-    frames = tf.Variable(0, dtype=tf.int64, name="frames")
-    episodes = tf.Variable(0, dtype=tf.int64, name="episodes")
-    checkpointer = Checkpointer(run.checkpoints, model=learner.model,
-                                optimizer=learner.optimizer, frames=frames, episodes=episodes)
-    resumed = checkpointer.restore_latest()
-    start_frames = int(frames.numpy())
-    if resumed:
-        print(f"[{name}] resumed from {resumed} at {start_frames:,} frames", flush=True)
-    progress = Progress(name, config.total_frames, run.tb, config.log_interval_seconds,
-                        start_frames=start_frames)
-    if start_frames >= config.total_frames:
-        print(f"[{name}] already finished ({start_frames:,} frames)", flush=True)
-        return TrainResult(str(run.root), start_frames, learner.updates, int(episodes.numpy()),
-                           float("nan"), resumed)
+    session = TrainingSession("impala", config, env_name, learner.model, learner.optimizer)
+    if session.finished:
+        session.log(f"already finished ({session.start_frames:,} frames)")
+        return session.close()
 
     # Actor seeds depend on where the run resumes, so a resumed run is reproducible too.
     pool = ActorPool(config, env_fn, [w.shape for w in learner.weights()],
-                     seed=config.seed + 7919 * (start_frames // frames_per_update))
+                     seed=config.seed + 7919 * (session.start_frames // frames_per_update))
     pool.weights.publish(learner.weights(), version=learner.updates + 1)
     pool.start()
-    print(f"[{name}] {config.num_actors} actors x {config.envs_per_actor} envs, "
-          f"batch {config.batch_size} x {config.unroll_length}, net {config.net} "
-          f"({learner.model.count_params():,} params), logs in {run.root}", flush=True)
-    last_checkpoint = time.monotonic()
-    first_update: tuple[float, int] | None = None
-    metrics: dict = {}
+    session.log(f"{config.num_actors} actors x {config.envs_per_actor} envs, batch "
+                f"{config.batch_size} x {config.unroll_length}, net {config.net} "
+                f"({learner.model.count_params():,} params), logs in {session.run.root}")
     try:
-        while int(frames.numpy()) < config.total_frames:
+        while not session.finished:
             items = [pool.get() for _ in range(config.messages_per_batch)]
             metrics = learner.update(_assemble(items))
             pool.weights.publish(learner.weights(), version=learner.updates + 1)
-            frames.assign_add(frames_per_update)
-            now_frames = int(frames.numpy())
-            if first_update is None:
-                first_update = (time.monotonic(), now_frames)
-            for it in items:
-                progress.add_episodes(it["episode_returns"], now_frames)
-                episodes.assign_add(len(it["episode_returns"]))
-            lag = learner.updates - np.mean([it["policy_version"] for it in items])
-            metrics["policy_lag"] = float(lag)
-            progress.maybe_log(now_frames, metrics)
-            if time.monotonic() - last_checkpoint > 60.0 * config.checkpoint_minutes:
-                checkpointer.save(now_frames)
-                last_checkpoint = time.monotonic()
+            metrics["policy_lag"] = learner.updates - float(
+                np.mean([it["policy_version"] for it in items]))
+            returns = np.concatenate([it["episode_returns"] for it in items])
+            session.record(frames_per_update, returns, metrics)
     finally:
-        end_time = time.monotonic()
+        session.stop_clock()
         pool.close()
-        final = int(frames.numpy())
-        if final > start_frames:
-            checkpointer.save(final)
-        progress.maybe_log(final, metrics, force=bool(metrics))
-        progress.close()
-    steady_fps = float("nan")
-    if first_update is not None and final > first_update[1]:
-        steady_fps = (final - first_update[1]) / (end_time - first_update[0])
-    return TrainResult(str(run.root), final, learner.updates, int(episodes.numpy()),
-                       progress.mean_return, resumed, steady_fps)
+    return session.close()

@@ -1,0 +1,98 @@
+"""One training run's bookkeeping, shared by every trainer: run directory, resume,
+frame and episode counters, progress, periodic checkpoints and the final result."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import tensorflow as tf
+
+from drarl_tf.runtime.checkpoints import Checkpointer
+from drarl_tf.runtime.progress import Progress
+from drarl_tf.runtime.run_dir import open_run_dir, run_name
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: str
+    frames: int
+    updates: int
+    episodes: int
+    mean_return: float  # over the last 100 full games
+    resumed_from: str | None
+    steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
+
+
+class TrainingSession:
+    """Opens `<logdir>/<algo>-<net>-<game>-s<seed>`, restores its latest checkpoint, and
+    keeps the counters that a resumed run continues from.
+
+    `config` needs the fields `net`, `seed`, `logdir`, `total_frames`,
+    `log_interval_seconds` and `checkpoint_minutes`.
+    """
+
+    def __init__(self, algo: str, config, env_name: str, model, optimizer):
+        self.config = config
+        self.name = run_name(algo, config.net, env_name, config.seed)
+        self.run = open_run_dir(config.logdir, self.name, config)
+        self.optimizer = optimizer
+        self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
+        self.episodes = tf.Variable(0, dtype=tf.int64, name="episodes")
+        self.checkpointer = Checkpointer(self.run.checkpoints, model=model, optimizer=optimizer,
+                                         frames=self.frames, episodes=self.episodes)
+        self.resumed = self.checkpointer.restore_latest()
+        self.start_frames = int(self.frames.numpy())
+        if self.resumed:
+            self.log(f"resumed from {self.resumed} at {self.start_frames:,} frames")
+        self.progress = Progress(self.name, config.total_frames, self.run.tb,
+                                 config.log_interval_seconds, start_frames=self.start_frames)
+        self._last_checkpoint = time.monotonic()
+        self._first_update: tuple[float, int] | None = None
+        self._end: tuple[float, int] | None = None
+        self.metrics: dict = {}
+
+    def log(self, message: str) -> None:
+        print(f"[{self.name}] {message}", flush=True)
+
+    @property
+    def finished(self) -> bool:
+        return int(self.frames.numpy()) >= self.config.total_frames
+
+    @property
+    def updates(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def record(self, frames: int, episode_returns, metrics: dict) -> None:
+        """Counts one update's frames and finished games; logs and checkpoints when due."""
+        self.frames.assign_add(frames)
+        now = int(self.frames.numpy())
+        if self._first_update is None:
+            self._first_update = (time.monotonic(), now)
+        self.progress.add_episodes(episode_returns, now)
+        self.episodes.assign_add(len(episode_returns))
+        self.metrics = metrics
+        self.progress.maybe_log(now, metrics)
+        if time.monotonic() - self._last_checkpoint > 60.0 * self.config.checkpoint_minutes:
+            self.checkpointer.save(now)
+            self._last_checkpoint = time.monotonic()
+
+    def stop_clock(self) -> None:
+        """Marks the end of training (before shutting actors down), for `steady_fps`."""
+        self._end = (time.monotonic(), int(self.frames.numpy()))
+
+    def close(self) -> TrainResult:
+        """Writes the final checkpoint (if anything was trained) and the last progress line."""
+        if self._end is None:
+            self.stop_clock()
+        final = int(self.frames.numpy())
+        if final > self.start_frames:
+            self.checkpointer.save(final)
+        if self.metrics:
+            self.progress.maybe_log(final, self.metrics, force=True)
+        self.progress.close()
+        steady = float("nan")
+        if self._first_update is not None and self._end[1] > self._first_update[1]:
+            steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
+        return TrainResult(str(self.run.root), final, self.updates, int(self.episodes.numpy()),
+                           self.progress.mean_return, self.resumed, steady)
