@@ -9,7 +9,8 @@ import pytest
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
-from drarl_tf.impala.learner import Learner, LinearDecay
+from drarl_tf.impala.learner import Learner
+from drarl_tf.runtime.optim import LinearDecay
 
 
 def random_batch(config, obs_shape, num_actions, seed=0):

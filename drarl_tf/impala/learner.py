@@ -9,22 +9,7 @@ import tensorflow as tf
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
-
-
-@keras.saving.register_keras_serializable(package="drarl_tf")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`initial * max(0, 1 - step / total_steps)`: the paper's linear decay to 0."""
-
-    def __init__(self, initial: float, total_steps: int):
-        self.initial = float(initial)
-        self.total_steps = max(int(total_steps), 1)
-
-    def __call__(self, step):
-        fraction = tf.cast(step, tf.float32) / float(self.total_steps)
-        return self.initial * tf.maximum(0.0, 1.0 - fraction)
-
-    def get_config(self):
-        return {"initial": self.initial, "total_steps": self.total_steps}
+from drarl_tf.runtime.optim import LinearDecay
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

@@ -26,6 +26,31 @@ def define_config_flags(config_cls) -> None:
             flags.DEFINE_string(name, default, help_text)
 
 
+def config_from_flags(config_cls):
+    """Builds `config_cls` from the flags that `define_config_flags` defined."""
+    from absl import flags
+
+    values = {f.name: flags.FLAGS[f.name].value for f in dataclasses.fields(config_cls)}
+    return config_cls(**values)
+
+
+def training_main(config_cls, train_fn):
+    """The `main` of a training script: flags -> config -> `train_fn(config)` -> summary line."""
+    define_config_flags(config_cls)
+
+    def main(argv):
+        if len(argv) > 1:
+            from drarl_tf.errors import DrarlError
+
+            raise DrarlError(f"unexpected arguments {argv[1:]}; flags look like --game=Pong")
+        result = train_fn(config_from_flags(config_cls))
+        print(f"done: {result.frames:,} frames, {result.updates:,} updates, mean return "
+              f"{result.mean_return:.2f} over the last {min(result.episodes, 100)} games; "
+              f"run directory {result.run_dir}", flush=True)
+
+    return main
+
+
 def run_main(main, argv) -> None:
     """Calls `main(argv)`; a DrarlError prints `error: <message>` and exits with code 2."""
     from absl import logging

@@ -50,7 +50,8 @@ class Progress:
             return False
         fps = (frames - self._last_frames) / max(now - self._last_time, 1e-9)
         overall = (frames - self._start_frames) / max(now - self._start_time, 1e-9)
-        eta = (self.total_frames - frames) / overall if overall > 0 else float("inf")
+        remaining = max(self.total_frames - frames, 0)
+        eta = remaining / overall if overall > 0 else float("inf")
         with self.writer.as_default(step=frames):
             tf.summary.scalar("perf/fps", fps)
             tf.summary.scalar("episode/mean_return_window", self.mean_return)

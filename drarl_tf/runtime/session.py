@@ -22,6 +22,7 @@ class TrainResult:
     mean_return: float  # over the last 100 full games
     resumed_from: str | None
     steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
+    metrics: dict = dataclasses.field(default_factory=dict)  # the last update's losses etc.
 
 
 class TrainingSession:
@@ -95,4 +96,4 @@ class TrainingSession:
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
         return TrainResult(str(self.run.root), final, self.updates, int(self.episodes.numpy()),
-                           self.progress.mean_return, self.resumed, steady)
+                           self.progress.mean_return, self.resumed, steady, dict(self.metrics))

@@ -1,0 +1,79 @@
+"""A2C (synchronous advantage actor-critic) with OpenAI baselines' Atari defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from drarl_tf.losses import a2c_loss, gae_advantages
+from drarl_tf.networks import build_network
+from drarl_tf.runtime.on_policy import OnPolicyConfig, train_on_policy
+from drarl_tf.runtime.optim import LinearDecay, apply_clipped_gradients
+from drarl_tf.runtime.session import TrainResult
+
+
+@dataclasses.dataclass
+class A2CConfig(OnPolicyConfig):
+    num_envs: int = 16
+    unroll_length: int = 5
+    learning_rate: float = 7e-4
+    rmsprop_decay: float = 0.99
+    rmsprop_epsilon: float = 1e-5
+    max_grad_norm: float = 0.5
+
+
+class A2CLearner:
+    """One RMSProp step per rollout on the n-step-return actor-critic loss."""
+
+    def __init__(self, config: A2CConfig, obs_shape, num_actions: int, frames_per_update: int):
+        self.config = config
+        self.model = build_network(config.net, num_actions, obs_shape)
+        total_updates = -(-config.total_frames // frames_per_update)
+        self.optimizer = keras.optimizers.RMSprop(
+            learning_rate=LinearDecay(config.learning_rate, total_updates),
+            rho=config.rmsprop_decay, epsilon=config.rmsprop_epsilon)
+        self.optimizer.build(self.model.trainable_variables)
+        T, N = config.unroll_length, config.num_envs
+        spec = dict(
+            obs=tf.TensorSpec((T + 1, N) + tuple(obs_shape), tf.uint8),
+            values=tf.TensorSpec((T + 1, N), tf.float32),
+            actions=tf.TensorSpec((T, N), tf.int32),
+            rewards=tf.TensorSpec((T, N), tf.float32),
+            discounts=tf.TensorSpec((T, N), tf.float32),
+            mask=tf.TensorSpec((T, N), tf.float32),
+        )
+        self._keys = tuple(spec)
+        self._update = tf.function(self._step, input_signature=[spec])
+
+    def _step(self, batch):
+        cfg = self.config
+        # lambda = 1: the n-step returns, bootstrapped from V(x_T) (baselines' A2C).
+        returns = gae_advantages(batch["rewards"], batch["values"][:-1], batch["values"][-1],
+                                 batch["discounts"], batch["mask"], lambda_=1.0).returns
+        obs = batch["obs"][:-1]
+        flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))  # noqa: E731
+        with tf.GradientTape() as tape:
+            out = self.model(flat(obs), training=True)
+            loss = a2c_loss(out["policy_logits"], out["value"], flat(batch["actions"]),
+                            flat(returns), flat(batch["mask"]), cfg.value_coef, cfg.entropy_coef)
+        variables = self.model.trainable_variables
+        norm = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
+                                       variables, cfg.max_grad_norm)
+        return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
+                "entropy": loss.entropy, "grad_norm": norm,
+                "learning_rate": self.optimizer.learning_rate}
+
+    def update(self, rollout: dict) -> dict:
+        out = self._update({k: rollout[k] for k in self._keys})
+        return {k: float(np.asarray(v)) for k, v in out.items()}
+
+
+def train(config: A2CConfig, env_fn=None) -> TrainResult:
+    """Trains A2C until `config.total_frames`; resumes from the run directory's checkpoint."""
+    return train_on_policy(
+        "a2c", config, lambda obs_shape, num_actions, fpu: A2CLearner(config, obs_shape,
+                                                                     num_actions, fpu),
+        env_fn)
