@@ -3,6 +3,7 @@
   python scripts/benchmark.py --mode=env      # drarl_tf Atari env vs raw ale_py
   python scripts/benchmark.py --mode=nets     # forward / train-step samples/s per net
   python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (DESIGN.md s. 6)
+  python scripts/benchmark.py --mode=a2c      # likewise for A2C (and --mode=ppo)
 """
 
 import os
@@ -18,7 +19,8 @@ from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
 from drarl_tf.runtime.cli import run_main  # noqa: E402
 
-flags.DEFINE_enum("mode", "all", ["env", "nets", "impala", "all"], "What to measure.")
+flags.DEFINE_enum("mode", "all", ["env", "nets", "impala", "a2c", "ppo", "all"],
+                  "What to measure.")
 flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
 flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
 flags.DEFINE_integer("num_envs", 32, "Envs for the env benchmark.")
@@ -56,6 +58,15 @@ def main(argv):
             rows.append(benchmark.impala_end_to_end(config, FLAGS.seconds))
         results["impala"] = rows
         print("\n## IMPALA end to end (samples = agent steps)\n\n" + _table(rows))
+    for algo in ("a2c", "ppo"):
+        if FLAGS.mode not in (algo, "all"):
+            continue
+        module = __import__(f"drarl_tf.{algo}", fromlist=["train"])
+        cls = module.A2CConfig if algo == "a2c" else module.PPOConfig
+        results[algo] = [benchmark.on_policy_end_to_end(algo, cls(net=net, game=FLAGS.game),
+                                                        FLAGS.seconds) for net in FLAGS.nets]
+        print(f"\n## {algo.upper()} end to end (paper defaults; samples = agent steps)\n\n"
+              + _table(results[algo]))
     if FLAGS.output_json:
         with open(FLAGS.output_json, "w") as f:
             json.dump(results, f, indent=2)

@@ -85,6 +85,60 @@ def learner_rate(config: ImpalaConfig, obs_shape, num_actions: int, seconds: flo
     return _rate(lambda: learner.update(batch), T * B, seconds, warmup=1)
 
 
+def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> dict:
+    rng = np.random.default_rng(0)
+    return dict(
+        obs=rng.integers(0, 256, (T + 1, N) + tuple(obs_shape), dtype=np.uint8),
+        values=rng.normal(0, 1, (T + 1, N)).astype(np.float32),
+        actions=rng.integers(0, num_actions, (T, N)).astype(np.int32),
+        behaviour_logits=rng.normal(0, 1, (T, N, num_actions)).astype(np.float32),
+        rewards=np.zeros((T, N), np.float32),
+        discounts=np.full((T, N), 0.99, np.float32),
+        mask=np.ones((T, N), np.float32),
+    )
+
+
+def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
+    """A2C or PPO: rates alone, the bound 1 / (1/E + 1/I + k/L) with k passes per sample
+    (1 for A2C, num_epochs for PPO), end to end, and the measured share of time per part."""
+    from drarl_tf import a2c, ppo
+
+    module = {"a2c": a2c, "ppo": ppo}[algo]
+    env = make_vector_env(config.game, config.num_envs, training=True)
+    obs_shape, num_actions, fps_per_step = env.obs_shape, env.num_actions, env.frames_per_step
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    n = env.num_envs
+    e = _rate(lambda: env.step(rng.integers(0, num_actions, n)), n, seconds)
+    env.close()
+    i = inference_rate(config.net, obs_shape, num_actions, config.num_envs, seconds)
+    learner_cls = module.A2CLearner if algo == "a2c" else module.PPOLearner
+    learner = learner_cls(config, obs_shape, num_actions, 1)
+    T, N = config.unroll_length, config.num_envs
+    k = getattr(config, "num_epochs", 1)
+    rollout = _random_rollout(T, N, obs_shape, num_actions)
+    lr = _rate(lambda: learner.update(rollout), T * N * k, seconds, warmup=1)  # per pass
+    bound = 1.0 / (1.0 / e + 1.0 / i + k / lr)
+    per_update = T * N * fps_per_step
+    with tempfile.TemporaryDirectory() as logdir:
+        updates = max(4, int(3 * seconds * bound / (T * N)))
+        run = dataclasses.replace(config, logdir=logdir, total_frames=updates * per_update,
+                                  log_interval_seconds=1e9, checkpoint_minutes=1e9)
+        result = module.train(run)
+    end_to_end = result.steady_fps / fps_per_step
+    shares = {k_: v for k_, v in result.metrics.items() if k_.startswith("time/")}
+    return {
+        "algo": algo, "net": config.net, "game": config.game, "num_envs": N,
+        "env_steps_per_s": e, "inference_samples_per_s": i, "train_samples_per_s_per_pass": lr,
+        "passes_k": k, "compute_bound_samples_per_s": bound,
+        "end_to_end_samples_per_s": end_to_end, "end_to_end_frames_per_s": result.steady_fps,
+        "ratio_to_bound": end_to_end / bound,
+        "env_share": shares.get("time/env_share", float("nan")),
+        "inference_share": shares.get("time/inference_share", float("nan")),
+        "update_share": shares.get("time/update_share", float("nan")),
+    }
+
+
 def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
     """Rates alone (E, I, L), the compute bound 1 / (1/E + 1/I + 1/L), and IMPALA end to end."""
     env = make_vector_env(config.game, config.num_actors * config.envs_per_actor, training=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import tensorflow as tf
 
@@ -47,6 +48,13 @@ class OnPolicyConfig:
             raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
 
 
+def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:
+    total = sum(rollout_seconds.values()) + update_seconds
+    shares = {f"time/{k}_share": v / total for k, v in rollout_seconds.items()}
+    shares["time/update_share"] = update_seconds / total
+    return shares
+
+
 def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None) -> TrainResult:
     """Runs `algo` until `config.total_frames`, resuming from the run directory.
 
@@ -73,11 +81,15 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         session.log(f"{config.num_envs} envs x {config.unroll_length} steps per update, net "
                     f"{config.net} ({learner.model.count_params():,} params), "
                     f"logs in {session.run.root}")
+        update_seconds = 0.0
         try:
             while not session.finished:
                 rollout = collector.collect()
+                start = time.perf_counter()
                 metrics = learner.update(rollout)
+                update_seconds += time.perf_counter() - start
                 collector.reset_policy_cache()  # on-policy: act with the updated weights
+                metrics.update(_time_shares(collector.seconds, update_seconds))
                 session.record(frames_per_update, rollout["episode_returns"], metrics)
         finally:
             session.stop_clock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -52,6 +53,7 @@ class RolloutCollector:
         self.rng = np.random.default_rng(seed)
         self.obs = env.reset(seed=seed % (2**31))
         self._last = None
+        self.seconds = {"env": 0.0, "inference": 0.0}  # wall time spent in each, cumulative
 
     def reset_policy_cache(self) -> None:
         """Call after the policy's weights change outside `collect`."""
@@ -68,11 +70,16 @@ class RolloutCollector:
         mask = np.empty((T, N), np.float32)
         returns, lengths = [], []
         obs[0] = self.obs
+        clock = time.perf_counter
+        start = clock()
         out = self._last if self._last is not None else self.policy(self.obs)
+        in_env = 0.0
         for t in range(T):
             logits[t], values[t] = out
             actions[t] = sample_actions(logits[t], self.rng)
+            before = clock()
             step = env.step(actions[t])
+            in_env += clock() - before
             obs[t + 1] = step.obs
             clip = self.reward_clip
             rewards[t] = np.clip(step.reward, -clip, clip) if clip > 0 else step.reward
@@ -83,6 +90,8 @@ class RolloutCollector:
             out = self.policy(obs[t + 1])
         values[T] = out[1]
         self._last = out
+        self.seconds["env"] += in_env
+        self.seconds["inference"] += clock() - start - in_env  # policy, sampling, copies
         self.obs = obs[T]
         return dict(
             obs=obs, values=values, actions=actions, behaviour_logits=logits, rewards=rewards,
