@@ -114,3 +114,15 @@ def test_unknown_net_is_one_line():
 def test_non_image_observation_shape_is_refused(shape):
     with pytest.raises(DrarlError, match="images"):
         build_network("drarl", 4, shape)
+
+
+@pytest.mark.parametrize("net", NET_NAMES)
+def test_a_model_only_checkpoint_restores_every_weight(tmp_path, net):
+    source = build_network(net, 4, (20, 10, 4))
+    rng = np.random.default_rng(0)
+    source.set_weights([rng.normal(0, 1, w.shape).astype(np.float32) for w in source.weights])
+    path = tf.train.Checkpoint(model=source).save(str(tmp_path / "ckpt"))
+    target = build_network(net, 4, (20, 10, 4))
+    tf.train.Checkpoint(model=target).restore(path).assert_consumed()
+    for a, b in zip(source.weights, target.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -36,6 +36,7 @@ class ImpalaConfig:
     queue_size: int = 8  # actor messages (unrolls of envs_per_actor envs) in flight
     strategy: str = "default"
     logdir: str = "runs"
+    export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
     checkpoint_minutes: float = 10.0
     log_interval_seconds: float = 10.0
 

@@ -88,14 +88,13 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         (e.g. `GymnasiumVecEnv(my_gym_vector_env)`); by default `config.game`.
     """
     probe = env_fn(1) if env_fn is not None else make_vector_env(config.game, 1)
-    obs_shape, num_actions = probe.obs_shape, probe.num_actions
-    frames_per_step, env_name = probe.frames_per_step, probe.name
     probe.close()
+    obs_shape, num_actions, frames_per_step = probe.obs_shape, probe.num_actions, probe.frames_per_step
     frames_per_update = config.batch_size * config.unroll_length * frames_per_step
 
     tf.keras.utils.set_random_seed(config.seed)
     learner = Learner(config, obs_shape, num_actions, frames_per_update)
-    session = TrainingSession("impala", config, env_name, learner.model, learner.optimizer)
+    session = TrainingSession("impala", config, probe, learner.model, learner.optimizer)
     if session.finished:
         session.log(f"already finished ({session.start_frames:,} frames)")
         return session.close()

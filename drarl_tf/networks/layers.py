@@ -57,15 +57,17 @@ class AttentionModule(keras.layers.Layer):
         super().__init__(**kwargs)
         self.channels = channels
         self.downsample = downsample
-        self.trunk = [ResidualBlock(channels, name=f"trunk_block{i}") for i in range(2)]
+        # Named attributes, not a list: TF checkpoints do not follow Keras' list tracking.
+        self.trunk_block0 = ResidualBlock(channels, name="trunk_block0")
+        self.trunk_block1 = ResidualBlock(channels, name="trunk_block1")
         self.mask_pool = _max_pool("mask_pool") if downsample else None
         self.mask_block = ResidualBlock(channels, name="mask_block")
         self.mask_conv0 = _conv(channels, 1, "mask_conv0")
         self.mask_conv1 = _conv(channels, 1, "mask_conv1")
 
     def build(self, input_shape):
-        for block in self.trunk:
-            block.build(input_shape)
+        self.trunk_block0.build(input_shape)
+        self.trunk_block1.build(input_shape)
         pooled = input_shape
         if self.downsample:
             pooled = self.mask_pool.compute_output_shape(input_shape)
@@ -75,9 +77,7 @@ class AttentionModule(keras.layers.Layer):
         super().build(input_shape)
 
     def trunk_branch(self, x):
-        for block in self.trunk:
-            x = block(x)
-        return x
+        return self.trunk_block1(self.trunk_block0(x))
 
     def mask_branch(self, x):
         m = x

@@ -31,6 +31,7 @@ class OnPolicyConfig:
     entropy_coef: float = 0.01
     reward_clip: float = 1.0  # rewards clipped to [-1, 1] for learning; 0 disables
     logdir: str = "runs"
+    export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
     checkpoint_minutes: float = 10.0
     log_interval_seconds: float = 10.0
 
@@ -69,7 +70,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         frames_per_update = config.num_envs * config.unroll_length * env.frames_per_step
         tf.keras.utils.set_random_seed(config.seed)
         learner = make_learner(env.obs_shape, env.num_actions, frames_per_update)
-        session = TrainingSession(algo, config, env.name, learner.model, learner.optimizer)
+        session = TrainingSession(algo, config, env, learner.model, learner.optimizer)
         if session.finished:
             session.log(f"already finished ({session.start_frames:,} frames)")
             return session.close()

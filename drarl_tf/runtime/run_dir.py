@@ -10,7 +10,8 @@ from pathlib import Path
 from drarl_tf.errors import DrarlError
 
 # Fields a resumed run may change without becoming a different experiment.
-RESUMABLE_CHANGES = frozenset({"total_frames", "log_interval_seconds", "checkpoint_minutes"})
+RESUMABLE_CHANGES = frozenset(
+    {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir"})
 
 
 def run_name(algo: str, net: str, game: str, seed: int) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import tensorflow as tf
 
+import drarl_tf
 from drarl_tf.runtime.checkpoints import Checkpointer
+from drarl_tf.runtime.export import export_saved_model
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import open_run_dir, run_name
 
@@ -29,13 +32,19 @@ class TrainingSession:
     """Opens `<logdir>/<algo>-<net>-<game>-s<seed>`, restores its latest checkpoint, and
     keeps the counters that a resumed run continues from.
 
-    `config` needs the fields `net`, `seed`, `logdir`, `total_frames`,
-    `log_interval_seconds` and `checkpoint_minutes`.
+    `config` needs the fields `net`, `seed`, `logdir`, `export_dir`, `total_frames`,
+    `log_interval_seconds` and `checkpoint_minutes`; `env` gives the game's name,
+    observation shape and actions for the SavedModel written at the end.
     """
 
-    def __init__(self, algo: str, config, env_name: str, model, optimizer):
+    def __init__(self, algo: str, config, env, model, optimizer):
         self.config = config
-        self.name = run_name(algo, config.net, env_name, config.seed)
+        self.algo = algo
+        self.model = model
+        self.env_info = dict(game=env.name, num_actions=int(env.num_actions),
+                             action_meanings=list(env.action_meanings),
+                             obs_shape=tuple(env.obs_shape))
+        self.name = run_name(algo, config.net, env.name, config.seed)
         self.run = open_run_dir(config.logdir, self.name, config)
         self.optimizer = optimizer
         self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
@@ -82,13 +91,29 @@ class TrainingSession:
         """Marks the end of training (before shutting actors down), for `steady_fps`."""
         self._end = (time.monotonic(), int(self.frames.numpy()))
 
+    @property
+    def export_path(self) -> Path:
+        return Path(self.config.export_dir) / self.name
+
+    def export(self) -> str:
+        """Writes the current policy as a SavedModel to `<export_dir>/<run name>/`."""
+        info = dict(self.env_info)
+        obs_shape = info.pop("obs_shape")
+        metadata = dict(info, algo=self.algo, net=self.config.net, seed=self.config.seed,
+                        frames=int(self.frames.numpy()), run=self.name,
+                        drarl_tf_version=drarl_tf.__version__)
+        return export_saved_model(self.model, self.export_path, obs_shape, metadata)
+
     def close(self) -> TrainResult:
-        """Writes the final checkpoint (if anything was trained) and the last progress line."""
+        """Writes the final checkpoint and SavedModel (if anything was trained, or no
+        export exists yet) and the last progress line."""
         if self._end is None:
             self.stop_clock()
         final = int(self.frames.numpy())
         if final > self.start_frames:
             self.checkpointer.save(final)
+        if final > self.start_frames or not self.export_path.exists():
+            self.log(f"SavedModel: {self.export()}")
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True)
         self.progress.close()

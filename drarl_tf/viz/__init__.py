@@ -1,0 +1,1 @@
+"""Visual explanations: attention-mask overlays, Grad-CAM, gradient statistics, videos."""

@@ -1,0 +1,54 @@
+"""Play one episode with a SavedModel and write it as a GIF, optionally with the mask overlaid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.rollout import sample_actions
+from drarl_tf.viz.overlay import enlarge, overlay
+
+
+def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed: int = 0,
+                 mask: str | None = None) -> tuple[list[np.ndarray], float]:
+    """Plays env 0 of `env` for one full game; returns RGB frames and the game's score.
+
+    With `mask` (e.g. `mask_section0`) each frame shows that attention mask,
+    averaged over channels, laid over the newest frame.
+    """
+    if mask is not None and mask not in policy.mask_names:
+        valid = ", ".join(policy.mask_names) or "none: this net has no attention"
+        raise DrarlError(f"no mask '{mask}' in this model; masks: {valid}")
+    rng = np.random.default_rng(seed)
+    obs = env.reset(seed=seed)
+    frames, score = [], 0.0
+    for _ in range(max_steps):
+        out = policy(obs)
+        grey = obs[0, :, :, -1]
+        frame = (overlay(grey, out[mask][0].mean(-1)) if mask is not None
+                 else np.repeat(grey[..., None], 3, -1))
+        frames.append(frame)
+        logits = out["policy_logits"]
+        actions = np.argmax(logits, -1).astype(np.int32) if greedy else sample_actions(logits, rng)
+        step = env.step(actions)
+        score += float(step.reward[0])
+        if step.terminated[0] or step.truncated[0]:
+            break
+        obs = step.obs
+    return frames, score
+
+
+def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 3) -> str:
+    """Writes RGB uint8 frames as an animated GIF (Pillow)."""
+    from PIL import Image
+
+    if not frames:
+        raise DrarlError("no frames to write")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(enlarge(f, scale)) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps),
+                   loop=0)
+    return str(path)

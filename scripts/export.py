@@ -1,0 +1,30 @@
+"""Export a training checkpoint as a SavedModel (TensorFlow only needed to load it).
+
+  python scripts/export.py --checkpoint=runs/impala-drarl-Catch-s0
+  python scripts/export.py --checkpoint=runs/impala-drarl-Catch-s0/checkpoints/ckpt-96000
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+from absl import app, flags  # noqa: E402
+
+from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.export import export_checkpoint  # noqa: E402
+
+flags.DEFINE_string("checkpoint", None, "Run directory (latest checkpoint) or checkpoint prefix.")
+flags.DEFINE_string("output", None, "SavedModel directory (default saved_models/<run>).")
+flags.DEFINE_string("export_dir", "saved_models", "Parent directory of the default output.")
+flags.mark_flag_as_required("checkpoint")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    path = export_checkpoint(FLAGS.checkpoint, FLAGS.output, FLAGS.export_dir)
+    print(f"SavedModel written to {path}")
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: run_main(main, argv))
