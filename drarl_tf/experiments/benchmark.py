@@ -30,8 +30,12 @@ def _rate(fn, units_per_call: int, seconds: float, warmup: int = 2) -> float:
     return calls * units_per_call / (time.perf_counter() - start)
 
 
-def env_rates(game: str, num_envs: int, seconds: float, trials: int = 3) -> dict:
-    """Agent steps/s of drarl_tf's Atari env vs the raw ale_py vector env, interleaved."""
+def env_rates(game: str, num_envs: int, seconds: float, trials: int = 6) -> dict:
+    """Agent steps/s of drarl_tf's Atari env vs the raw ale_py vector env.
+
+    Short trials alternate between the two, and the ratio is the median of the
+    per-pair ratios, so that drifts of the shared machine's speed cancel out.
+    """
     from ale_py.vector_env import AtariVectorEnv
 
     ours = make_vector_env(game, num_envs, training=True)
@@ -54,11 +58,42 @@ def env_rates(game: str, num_envs: int, seconds: float, trials: int = 3) -> dict
     for _ in range(trials):
         raw_rates.append(_rate(step_raw, num_envs, seconds / trials))
         ours_rates.append(_rate(step_ours, num_envs, seconds / trials))
+    # Noise-free view of the same thing: the share of our step spent outside ale_py.
+    inner, inner_step = [0.0], ours.env.step
+
+    def timed_inner(a):
+        start = time.perf_counter()
+        out = inner_step(a)
+        inner[0] += time.perf_counter() - start
+        return out
+
+    ours.env.step = timed_inner
+    start = time.perf_counter()
+    for _ in range(200):
+        step_ours()
+    wrapper_share = 1.0 - inner[0] / (time.perf_counter() - start)
+    ours.env.step = inner_step
     ours.close()
+    # ale_py's own step time, back to back and with the calling thread busy for
+    # 0.5 ms between steps (as an agent is, running inference).
+    step_ms = {}
+    for pause in (0.0, 0.0005):
+        elapsed = 0.0
+        for _ in range(150):
+            start = time.perf_counter()
+            step_raw()
+            elapsed += time.perf_counter() - start
+            until = time.perf_counter() + pause
+            while time.perf_counter() < until:
+                pass
+        step_ms[pause] = 1e3 * elapsed / 150
     raw.close()
     ours_rate, raw_rate = float(np.median(ours_rates)), float(np.median(raw_rates))
+    ratio = float(np.median(np.array(ours_rates) / np.array(raw_rates)))
     return {"game": game, "num_envs": num_envs, "drarl_tf_steps_per_s": ours_rate,
-            "ale_py_steps_per_s": raw_rate, "ratio": ours_rate / raw_rate}
+            "ale_py_steps_per_s": raw_rate, "ratio": ratio,
+            "wrapper_time_share": wrapper_share, "ale_py_step_ms": step_ms[0.0],
+            "ale_py_step_ms_after_0.5ms_pause": step_ms[0.0005]}
 
 
 def inference_rate(net: str, obs_shape, num_actions: int, batch: int, seconds: float) -> float:
