@@ -112,11 +112,11 @@ class TrainingSession:
         final = int(self.frames.numpy())
         if final > self.start_frames:
             self.checkpointer.save(final)
-        if final > self.start_frames or not self.export_path.exists():
-            self.log(f"SavedModel: {self.export()}")
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True)
         self.progress.close()
+        if final > self.start_frames or not self.export_path.exists():
+            self.log(f"SavedModel: {self.export()}")
         steady = float("nan")
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
