@@ -13,17 +13,19 @@ def define_config_flags(config_cls) -> None:
     """
     from absl import flags
 
+    # Registered as the running script's own flags, so that --help lists them.
+    owner = {"module_name": sys.argv[0]}
     for field in dataclasses.fields(config_cls):
         default, name = field.default, field.name
         help_text = f"{config_cls.__name__}.{name}"
         if isinstance(default, bool):
-            flags.DEFINE_boolean(name, default, help_text)
+            flags.DEFINE_boolean(name, default, help_text, **owner)
         elif isinstance(default, int):
-            flags.DEFINE_integer(name, default, help_text)
+            flags.DEFINE_integer(name, default, help_text, **owner)
         elif isinstance(default, float):
-            flags.DEFINE_float(name, default, help_text)
+            flags.DEFINE_float(name, default, help_text, **owner)
         else:
-            flags.DEFINE_string(name, default, help_text)
+            flags.DEFINE_string(name, default, help_text, **owner)
 
 
 def config_from_flags(config_cls):
