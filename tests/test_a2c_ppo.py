@@ -11,6 +11,7 @@ import tensorflow as tf
 from drarl_tf import a2c, ppo
 from drarl_tf.envs import GymnasiumVecEnv
 from drarl_tf.errors import DrarlError
+from tests.conftest import SCRIPTS
 
 ALGOS = {"a2c": (a2c.A2CConfig, a2c.train), "ppo": (ppo.PPOConfig, ppo.train)}
 SMALL = {"a2c": dict(num_envs=4, unroll_length=5),
@@ -75,7 +76,7 @@ def test_non_image_env_is_refused(tmp_path, algo):
 
 @pytest.mark.parametrize("script", ["run_a2c.py", "run_ppo.py"])
 def test_scripts_refuse_bad_flags_in_one_line(tmp_path, script):
-    out = subprocess.run([sys.executable, f"scripts/{script}", "--game=Catch", "--num_envs=0",
+    out = subprocess.run([sys.executable, str(SCRIPTS / script), "--game=Catch", "--num_envs=0",
                           f"--logdir={tmp_path}"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == "error: num_envs must be >= 1, got 0"

@@ -15,6 +15,7 @@ from drarl_tf.networks import NET_NAMES, build_network
 from drarl_tf.runtime.evaluation import evaluate
 from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint, export_saved_model
 from drarl_tf.viz.video import play_episode, write_gif
+from tests.conftest import SCRIPTS
 
 SHIPPED = Path(__file__).resolve().parents[1] / "saved_models" / "demo-impala-drarl-Catch"
 
@@ -68,7 +69,7 @@ def test_export_replaces_an_older_export(tmp_path):
 def test_shipped_catch_model_beats_random_and_eval_json_has_the_fields(tmp_path):
     out_file = tmp_path / "eval.json"
     out = subprocess.run(
-        [sys.executable, "scripts/evaluate.py", f"--saved_model={SHIPPED}", "--episodes=200",
+        [sys.executable, str(SCRIPTS / "evaluate.py"), f"--saved_model={SHIPPED}", "--episodes=200",
          f"--output={out_file}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out_file.read_text())
@@ -133,7 +134,7 @@ def test_play_writes_a_non_blank_gif_with_the_mask(tmp_path):
     ],
 )
 def test_evaluate_bad_input_is_one_line(args, message, tmp_path):
-    out = subprocess.run([sys.executable, "scripts/evaluate.py", *args,
+    out = subprocess.run([sys.executable, str(SCRIPTS / "evaluate.py"), *args,
                           f"--output={tmp_path / 'e.json'}"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr[-2000:]

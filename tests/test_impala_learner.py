@@ -11,6 +11,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.runtime.optim import LinearDecay
+from tests.conftest import REPO
 
 
 def random_batch(config, obs_shape, num_actions, seed=0):
@@ -98,7 +99,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 def test_mirrored_two_devices_give_the_single_device_update():
     # Logical devices must be set before TensorFlow starts: use a fresh process.
     out = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, cwd=REPO)
     assert "MIRRORED_OK 1" in out.stdout, out.stderr[-3000:]
 
 

@@ -18,6 +18,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.driver import ActorPool
 from drarl_tf.impala.learner import Learner
+from tests.conftest import SCRIPTS
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
             log_interval_seconds=1000.0)
@@ -131,7 +132,7 @@ def test_script_bad_flags_print_one_line_and_exit_2(tmp_path):
     for flag, text in (("--total_frames=-5", "total_frames"), ("--game=Pongg", "Pong"),
                        ("--strategy=foo", "strategy"), ("--net=resnet", "unknown net")):
         out = subprocess.run(
-            [sys.executable, "scripts/run_impala.py", "--game=Catch", flag, f"--logdir={tmp_path}"],
+            [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", flag, f"--logdir={tmp_path}"],
             capture_output=True, text=True, timeout=120,
         )
         assert out.returncode == 2, out.stderr[-2000:]

@@ -137,18 +137,8 @@ class AtariVecEnv(VecEnv):
         # ale_py resets on this step, restarting the episode's frame count.
         reset_step = self._done & (frame <= self._episode_frame)
         self._episode_frame = frame
-        reward = reward.astype(np.float32)
-        returns, lengths = self._tracker.update(reward, reset_step)
         self._done = terminated | truncated
-        return VecStep(
-            obs=self._nhwc(obs),
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            reset_step=reset_step,
-            episode_returns=returns,
-            episode_lengths=lengths,
-        )
+        return self._tracker.vec_step(self._nhwc(obs), reward, terminated, truncated, reset_step)
 
     def close(self) -> None:
         self.env.close()

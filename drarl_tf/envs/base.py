@@ -73,6 +73,15 @@ class EpisodeTracker:
         self._returns[:] = 0.0
         self._lengths[:] = 0
 
+    def vec_step(self, obs, reward, terminated, truncated, reset_step) -> VecStep:
+        """Counts one step and packs it, with the games that ended, as a `VecStep`."""
+        reward = np.asarray(reward, np.float32)
+        reset_step = np.asarray(reset_step, bool)
+        returns, lengths = self.update(reward, reset_step)
+        return VecStep(obs=obs, reward=reward, terminated=np.asarray(terminated, bool),
+                       truncated=np.asarray(truncated, bool), reset_step=reset_step,
+                       episode_returns=returns, episode_lengths=lengths)
+
     def update(self, reward: np.ndarray, reset_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Adds one step; returns (returns, lengths) of the games that ended before it."""
         done_returns = self._returns[reset_step].copy()

@@ -53,21 +53,10 @@ class GymnasiumVecEnv(VecEnv):
 
     def step(self, actions: np.ndarray) -> VecStep:
         obs, reward, terminated, truncated, _ = self.env.step(np.asarray(actions))
-        reset_step = self._done
-        reward = np.asarray(reward, np.float32)
-        returns, lengths = self._tracker.update(reward, reset_step)
-        terminated = np.asarray(terminated, bool)
-        truncated = np.asarray(truncated, bool)
-        self._done = terminated | truncated
-        return VecStep(
-            obs=np.asarray(obs, np.uint8),
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            reset_step=reset_step,
-            episode_returns=returns,
-            episode_lengths=lengths,
-        )
+        step = self._tracker.vec_step(np.asarray(obs, np.uint8), reward, terminated, truncated,
+                                      reset_step=self._done)
+        self._done = step.terminated | step.truncated
+        return step
 
     def close(self) -> None:
         self.env.close()

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from drarl_tf.envs import make_vector_env, rom_id
+from drarl_tf.envs import CATCH, check_game, make_vector_env, rom_id
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
@@ -38,6 +38,10 @@ def env_rates(game: str, num_envs: int, seconds: float, trials: int = 6) -> dict
     """
     from ale_py.vector_env import AtariVectorEnv
 
+    from drarl_tf.errors import DrarlError
+
+    if check_game(game) == CATCH:
+        raise DrarlError("the env benchmark compares against raw ale_py: give an Atari game")
     ours = make_vector_env(game, num_envs, training=True)
     raw = AtariVectorEnv(rom_id(game), num_envs, reward_clipping=False, life_loss_info=True)
     ours.reset(seed=0)
@@ -108,16 +112,32 @@ def learner_rate(config: ImpalaConfig, obs_shape, num_actions: int, seconds: flo
     """IMPALA update samples/s (T x B transitions per update) on random batches."""
     learner = Learner(config, obs_shape, num_actions, frames_per_update=1)
     T, B = config.unroll_length, config.batch_size
-    rng = np.random.default_rng(0)
-    batch = dict(
-        obs=rng.integers(0, 256, (T + 1, B) + tuple(obs_shape), dtype=np.uint8),
-        actions=rng.integers(0, num_actions, (T, B)).astype(np.int32),
-        behaviour_logits=rng.normal(0, 1, (T, B, num_actions)).astype(np.float32),
-        rewards=np.zeros((T, B), np.float32),
-        discounts=np.full((T, B), 0.99, np.float32),
-        mask=np.ones((T, B), np.float32),
-    )
+    batch = _random_rollout(T, B, obs_shape, num_actions)
     return _rate(lambda: learner.update(batch), T * B, seconds, warmup=1)
+
+
+def _env_rate(game: str, num_envs: int, seconds: float):
+    """Training-env steps/s alone with all cores; also returns the env's spec."""
+    env = make_vector_env(game, num_envs, training=True)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    rate = _rate(lambda: env.step(rng.integers(0, env.num_actions, num_envs)), num_envs, seconds)
+    env.close()
+    return rate, env.obs_shape, env.num_actions, env.frames_per_step
+
+
+def _timed_run(train_fn, config, samples_per_update: int, frames_per_step: int, bound: float,
+               seconds: float, min_updates: int):
+    """A real training run long enough for several updates after the start-up (which
+    `steady_fps` excludes), in a temporary directory; returns (samples/s, result)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        updates = max(min_updates, int(3 * seconds * bound / samples_per_update))
+        run = dataclasses.replace(
+            config, logdir=f"{tmp}/runs", export_dir=f"{tmp}/saved",
+            total_frames=updates * samples_per_update * frames_per_step,
+            log_interval_seconds=1e9, checkpoint_minutes=1e9)
+        result = train_fn(run)
+    return result.steady_fps / frames_per_step, result
 
 
 def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> dict:
@@ -139,28 +159,17 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     from drarl_tf import a2c, ppo
 
     module = {"a2c": a2c, "ppo": ppo}[algo]
-    env = make_vector_env(config.game, config.num_envs, training=True)
-    obs_shape, num_actions, fps_per_step = env.obs_shape, env.num_actions, env.frames_per_step
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    n = env.num_envs
-    e = _rate(lambda: env.step(rng.integers(0, num_actions, n)), n, seconds)
-    env.close()
-    i = inference_rate(config.net, obs_shape, num_actions, config.num_envs, seconds)
+    T, N = config.unroll_length, config.num_envs
+    e, obs_shape, num_actions, fps_per_step = _env_rate(config.game, N, seconds)
+    i = inference_rate(config.net, obs_shape, num_actions, N, seconds)
     learner_cls = module.A2CLearner if algo == "a2c" else module.PPOLearner
     learner = learner_cls(config, obs_shape, num_actions, 1)
-    T, N = config.unroll_length, config.num_envs
     k = getattr(config, "num_epochs", 1)
     rollout = _random_rollout(T, N, obs_shape, num_actions)
     lr = _rate(lambda: learner.update(rollout), T * N * k, seconds, warmup=1)  # per pass
     bound = 1.0 / (1.0 / e + 1.0 / i + k / lr)
-    per_update = T * N * fps_per_step
-    with tempfile.TemporaryDirectory() as logdir:
-        updates = max(4, int(3 * seconds * bound / (T * N)))
-        run = dataclasses.replace(config, logdir=logdir, total_frames=updates * per_update,
-                                  log_interval_seconds=1e9, checkpoint_minutes=1e9)
-        result = module.train(run)
-    end_to_end = result.steady_fps / fps_per_step
+    end_to_end, result = _timed_run(module.train, config, T * N, fps_per_step, bound, seconds,
+                                    min_updates=4)
     shares = {k_: v for k_, v in result.metrics.items() if k_.startswith("time/")}
     return {
         "algo": algo, "net": config.net, "game": config.game, "num_envs": N,
@@ -176,24 +185,13 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
 
 def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
     """Rates alone (E, I, L), the compute bound 1 / (1/E + 1/I + 1/L), and IMPALA end to end."""
-    env = make_vector_env(config.game, config.num_actors * config.envs_per_actor, training=True)
-    obs_shape, num_actions, fps_per_step = env.obs_shape, env.num_actions, env.frames_per_step
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    n = env.num_envs
-    e = _rate(lambda: env.step(rng.integers(0, num_actions, n)), n, seconds)
-    env.close()
+    e, obs_shape, num_actions, fps_per_step = _env_rate(
+        config.game, config.num_actors * config.envs_per_actor, seconds)
     i = inference_rate(config.net, obs_shape, num_actions, config.envs_per_actor, seconds)
     lr = learner_rate(config, obs_shape, num_actions, seconds)
     bound = 1.0 / (1.0 / e + 1.0 / i + 1.0 / lr)
-    per_update = config.batch_size * config.unroll_length * fps_per_step
-    with tempfile.TemporaryDirectory() as logdir:
-        # Long enough for several updates after the start-up; steady_fps excludes the start.
-        updates = max(8, int(3 * seconds * bound / (config.batch_size * config.unroll_length)))
-        run = dataclasses.replace(config, logdir=logdir, total_frames=updates * per_update,
-                                  log_interval_seconds=1e9, checkpoint_minutes=1e9)
-        result = train(run)
-    end_to_end = result.steady_fps / fps_per_step
+    end_to_end, _ = _timed_run(train, config, config.batch_size * config.unroll_length,
+                               fps_per_step, bound, seconds, min_updates=8)
     return {
         "net": config.net, "game": config.game, "num_actors": config.num_actors,
         "envs_per_actor": config.envs_per_actor, "env_steps_per_s": e,

@@ -7,46 +7,26 @@ import time
 
 import tensorflow as tf
 
-from drarl_tf.envs import check_game, make_vector_env
-from drarl_tf.errors import DrarlError
-from drarl_tf.networks import check_net_name
+from drarl_tf.envs import make_vector_env
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
+from drarl_tf.runtime.run_config import RunConfig
 from drarl_tf.runtime.session import TrainingSession, TrainResult
 
 
 @dataclasses.dataclass
-class OnPolicyConfig:
+class OnPolicyConfig(RunConfig):
     """Fields shared by A2C and PPO; each algorithm's config sets the paper's defaults."""
 
-    net: str = "drarl"
-    game: str = "RoadRunner"
-    seed: int = 0
-    total_frames: int = 200_000_000
     num_envs: int = 16
     unroll_length: int = 5
-    learning_rate: float = 7e-4  # linearly to 0 over total_frames
+    learning_rate: float = 7e-4
     max_grad_norm: float = 0.5
-    discount: float = 0.99
     value_coef: float = 0.5
     entropy_coef: float = 0.01
-    reward_clip: float = 1.0  # rewards clipped to [-1, 1] for learning; 0 disables
-    logdir: str = "runs"
-    export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
-    checkpoint_minutes: float = 10.0
-    log_interval_seconds: float = 10.0
 
     def __post_init__(self):
-        self.net = check_net_name(self.net)
-        self.game = check_game(self.game)
-        for name in ("total_frames", "num_envs", "unroll_length"):
-            if int(getattr(self, name)) < 1:
-                raise DrarlError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",
-                     "log_interval_seconds"):
-            if not getattr(self, name) > 0:
-                raise DrarlError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 <= self.discount <= 1.0:
-            raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
+        super().__post_init__()
+        self._require_at_least_one("num_envs", "unroll_length")
 
 
 def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:

@@ -1,0 +1,43 @@
+"""Settings every trainer shares, validated once; each algorithm's config extends them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from drarl_tf.envs import check_game
+from drarl_tf.errors import DrarlError
+from drarl_tf.networks import check_net_name
+
+
+@dataclasses.dataclass
+class RunConfig:
+    net: str = "drarl"
+    game: str = "RoadRunner"
+    seed: int = 0
+    total_frames: int = 200_000_000
+    learning_rate: float = 6e-4  # linearly to 0 over total_frames
+    max_grad_norm: float = 40.0
+    discount: float = 0.99
+    reward_clip: float = 1.0  # rewards clipped to [-1, 1] for learning; 0 disables
+    logdir: str = "runs"
+    export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
+    checkpoint_minutes: float = 10.0
+    log_interval_seconds: float = 10.0
+
+    def __post_init__(self):
+        self.net = check_net_name(self.net)
+        self.game = check_game(self.game)
+        self._require_at_least_one("total_frames")
+        for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",
+                     "log_interval_seconds"):
+            if not getattr(self, name) > 0:
+                raise DrarlError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
+        if self.reward_clip < 0:
+            raise DrarlError(f"reward_clip must be >= 0 (0 disables it), got {self.reward_clip}")
+
+    def _require_at_least_one(self, *names: str) -> None:
+        for name in names:
+            if int(getattr(self, name)) < 1:
+                raise DrarlError(f"{name} must be >= 1, got {getattr(self, name)}")
