@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "tf-keras-vis>=0.8.7,<0.9",
     "pillow>=10",
+    "matplotlib>=3.7",
 ]
 
 setup(

@@ -115,7 +115,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
             metrics["policy_lag"] = learner.updates - float(
                 np.mean([it["policy_version"] for it in items]))
             returns = np.concatenate([it["episode_returns"] for it in items])
-            session.record(frames_per_update, returns, metrics)
+            session.record(frames_per_update, returns, metrics, obs=items[0]["obs"][0])
     finally:
         session.stop_clock()
         pool.close()

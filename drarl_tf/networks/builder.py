@@ -59,7 +59,8 @@ def _section(x, index: int, channels: int, net: str):
 
 
 def build_network(
-    name: str, num_actions: int, obs_shape: Sequence[int] = (84, 84, 4)
+    name: str, num_actions: int, obs_shape: Sequence[int] = (84, 84, 4),
+    input_dtype: str = "uint8",
 ) -> keras.Model:
     """Builds a network of the paper (Fig. 2 and Fig. 5).
 
@@ -67,6 +68,9 @@ def build_network(
       name: one of `NET_NAMES`.
       num_actions: size of the discrete action set.
       obs_shape: `[H, W, C]` of the uint8 observations; any image size works.
+      input_dtype: "uint8" for acting, training and export; "float32" (pixel values
+        0-255, same weights) for tools that differentiate through the input, such as
+        tf-keras-vis's Grad-CAM, since a uint8 input cannot be watched by a tape.
 
     Returns:
       A functional Keras model from uint8 `[B, H, W, C]` to a dict with
@@ -77,7 +81,7 @@ def build_network(
     shape = check_obs_shape(obs_shape)
     if int(num_actions) < 1:
         raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
-    obs = keras.Input(shape=shape, dtype="uint8", name="observation")
+    obs = keras.Input(shape=shape, dtype=input_dtype, name="observation")
     x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(obs)
     masks = {}
     for i, channels in enumerate(SECTION_CHANNELS):

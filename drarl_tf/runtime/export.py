@@ -3,6 +3,8 @@
 Signature `serving_default`: uint8 observations `[B, H, W, C]` ("observation") ->
 `policy_logits` [B, A], `greedy_action` [B] int32, `value` [B], and one
 `mask_section{i}` per attention module (none for nets without attention).
+Signature `grad_cam`: observations and int32 actions `[B]` ("action") -> `grad_cam`
+`[B, h, w]`, the paper's eq. 13-14 on the last convolutional features.
 The run's metadata (game, net, action meanings, observation spec) is a JSON
 string in the variable `metadata` and the asset `drarl_metadata.json`.
 """
@@ -15,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
@@ -30,6 +33,23 @@ class _Serving(tf.Module):
         self.metadata_file = tf.saved_model.Asset(asset_path)
         spec = tf.TensorSpec((None,) + tuple(obs_shape), tf.uint8, name="observation")
         self.serve = tf.function(self._serve, input_signature=[spec])
+        from drarl_tf.networks import LAST_CONV_FEATURES
+
+        self._features = keras.Model(
+            model.input, [model.get_layer(LAST_CONV_FEATURES).output, model.output["policy_logits"]])
+        self.grad_cam = tf.function(
+            self._grad_cam, input_signature=[spec, tf.TensorSpec((None,), tf.int32, name="action")])
+
+    def _grad_cam(self, observation, action):
+        # Eq. 13-14 of the paper on the last convolutional features; the conv variables
+        # are watched, so every activation downstream of them is on the tape.
+        with tf.GradientTape() as tape:
+            features, logits = self._features(observation, training=False)
+            tape.watch(features)
+            chosen = tf.reduce_sum(tf.gather(logits, action, batch_dims=1))
+        grads = tape.gradient(chosen, features)
+        alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return {"grad_cam": tf.nn.relu(tf.reduce_sum(alpha * features, axis=-1))}
 
     def _serve(self, observation):
         out = self.model(observation, training=False)
@@ -50,7 +70,8 @@ def export_saved_model(model, path, obs_shape, metadata: dict) -> str:
         asset.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         module = _Serving(model, obs_shape, metadata, str(asset))
         target = tmp / "model"
-        tf.saved_model.save(module, str(target), signatures={"serving_default": module.serve})
+        tf.saved_model.save(module, str(target), signatures={"serving_default": module.serve,
+                                                             "grad_cam": module.grad_cam})
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -86,6 +107,14 @@ class LoadedPolicy:
 
     def __call__(self, obs) -> dict:
         return {k: v.numpy() for k, v in self.serve(observation=tf.constant(obs)).items()}
+
+    def grad_cam(self, obs, actions):
+        """Grad-CAM maps `[B, h, w]` of the given actions' logits (eq. 13-14)."""
+        if "grad_cam" not in self.module.signatures:
+            raise DrarlError(f"{self.path} was exported without Grad-CAM; export it again")
+        out = self.module.signatures["grad_cam"](observation=tf.constant(obs),
+                                                 action=tf.constant(actions, tf.int32))
+        return out["grad_cam"].numpy()
 
     def check_env(self, env) -> None:
         """Refuses an env whose observations or actions do not match the model's."""

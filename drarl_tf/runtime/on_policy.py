@@ -71,7 +71,8 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
                 update_seconds += time.perf_counter() - start
                 collector.reset_policy_cache()  # on-policy: act with the updated weights
                 metrics.update(_time_shares(collector.seconds, update_seconds))
-                session.record(frames_per_update, rollout["episode_returns"], metrics)
+                session.record(frames_per_update, rollout["episode_returns"], metrics,
+                               obs=rollout["obs"][0])
         finally:
             session.stop_clock()
         return session.close()

@@ -23,6 +23,8 @@ class RunConfig:
     export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
     checkpoint_minutes: float = 10.0
     log_interval_seconds: float = 10.0
+    # TensorBoard images (attention masks, Grad-CAM) every this many updates; 0: never.
+    image_every_updates: int = 200
 
     def __post_init__(self):
         self.net = check_net_name(self.net)
@@ -34,6 +36,8 @@ class RunConfig:
                 raise DrarlError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 <= self.discount <= 1.0:
             raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
+        if self.image_every_updates < 0:
+            raise DrarlError(f"image_every_updates must be >= 0, got {self.image_every_updates}")
         if self.reward_clip < 0:
             raise DrarlError(f"reward_clip must be >= 0 (0 disables it), got {self.reward_clip}")
 

@@ -11,7 +11,8 @@ from drarl_tf.errors import DrarlError
 
 # Fields a resumed run may change without becoming a different experiment.
 RESUMABLE_CHANGES = frozenset(
-    {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir"})
+    {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir",
+     "image_every_updates"})
 
 
 def run_name(algo: str, net: str, game: str, seed: int) -> str:

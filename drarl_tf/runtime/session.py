@@ -61,6 +61,8 @@ class TrainingSession:
         self._first_update: tuple[float, int] | None = None
         self._end: tuple[float, int] | None = None
         self.metrics: dict = {}
+        self._images = None
+        self._records = 0
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
@@ -73,8 +75,9 @@ class TrainingSession:
     def updates(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
-    def record(self, frames: int, episode_returns, metrics: dict) -> None:
-        """Counts one update's frames and finished games; logs and checkpoints when due."""
+    def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> None:
+        """Counts one update's frames and finished games; logs, checkpoints and writes
+        images (on the first `obs` batch seen, kept fixed) when due."""
         self.frames.assign_add(frames)
         now = int(self.frames.numpy())
         if self._first_update is None:
@@ -83,6 +86,14 @@ class TrainingSession:
         self.episodes.assign_add(len(episode_returns))
         self.metrics = metrics
         self.progress.maybe_log(now, metrics)
+        every = self.config.image_every_updates
+        self._records += 1
+        if obs is not None and every and (self._records - 1) % every == 0:
+            from drarl_tf.viz.summaries import ImageSummaries
+
+            if self._images is None:
+                self._images = ImageSummaries(self.model, obs)
+            self._images.write(self.progress.writer, now)
         if time.monotonic() - self._last_checkpoint > 60.0 * self.config.checkpoint_minutes:
             self.checkpointer.save(now)
             self._last_checkpoint = time.monotonic()

@@ -40,3 +40,17 @@ def overlay(grey: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarra
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement of an `[H, W(, 3)]` image."""
     return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def explanation_panel(obs: np.ndarray, masks: dict, cam: np.ndarray | None,
+                      scale: int = 1) -> np.ndarray:
+    """One RGB row: the frame stack as afterimage, each attention mask (channel mean) and
+    the Grad-CAM map laid over the newest frame, for one observation `[H, W, C]`."""
+    newest = obs[..., -1]
+    tiles = [np.repeat(afterimage(obs)[..., None], 3, -1)]
+    tiles += [overlay(newest, masks[name].mean(-1)) for name in sorted(masks)]
+    if cam is not None:
+        tiles.append(overlay(newest, cam))
+    gap = np.full((obs.shape[0], 2, 3), 255, np.uint8)
+    row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
+    return enlarge(row, scale)

@@ -1,0 +1,81 @@
+"""Gradient statistics (paper Fig. 8) and learning curves over seeds (paper Fig. 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from drarl_tf.networks import POLICY_LOGITS
+
+# The paper's intervals of |d y^a / d pixel| (pixels scaled to [0, 1]).
+GRADIENT_EDGES = (0.0, 1e-4, 1e-3, 1e-2, 2e-2, np.inf)
+
+
+def input_gradient_histogram(model, obs: np.ndarray, actions: np.ndarray | None = None,
+                             edges=GRADIENT_EDGES) -> dict:
+    """Share of input pixels per interval of |d logit_a / d pixel| over a batch (Fig. 8).
+
+    Returns {"edges": edges, "fractions": [len(edges) - 1], "abs_gradients": flat array}.
+    """
+    from drarl_tf.viz.gradcam import float_twin
+
+    twin = float_twin(model)
+    pixels = tf.constant(np.asarray(obs), tf.float32) / 255.0
+    with tf.GradientTape() as tape:
+        tape.watch(pixels)
+        logits = twin(pixels * 255.0)[POLICY_LOGITS]
+        if actions is None:
+            actions = tf.argmax(logits, axis=-1)
+        chosen = tf.reduce_sum(tf.gather(logits, actions, batch_dims=1))
+    grads = np.abs(tape.gradient(chosen, pixels).numpy()).ravel()
+    counts, _ = np.histogram(grads, bins=np.asarray(edges, np.float64))
+    return {"edges": list(edges), "fractions": (counts / grads.size).tolist(),
+            "abs_gradients": grads}
+
+
+def curve_over_seeds(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 50):
+    """Mean and std over runs of return vs frames, on a common grid of frames.
+
+    Each curve is (frames, returns); runs are linearly interpolated onto the frames
+    that all of them reached.
+    """
+    end = min(float(f[-1]) for f, _ in curves)
+    start = max(float(f[0]) for f, _ in curves)
+    grid = np.linspace(start, end, points)
+    values = np.stack([np.interp(grid, f, r) for f, r in curves])
+    return grid, values.mean(0), values.std(0)
+
+
+def read_returns(tb_dir) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, episode return) from a run's TensorBoard `episode/return` scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir), size_guidance={"tensors": 0, "scalars": 0})
+    acc.Reload()
+    events = acc.Tensors("episode/return") if "episode/return" in acc.Tags()["tensors"] else []
+    frames = np.array([e.step for e in events], np.float64)
+    returns = np.array([float(tf.make_ndarray(e.tensor_proto)) for e in events])
+    order = np.argsort(frames, kind="stable")
+    return frames[order], returns[order]
+
+
+def plot_learning_curves(groups: dict, path, title: str = "") -> str:
+    """PNG of mean (line) and std (band) over seeds per group {label: [(frames, returns)]}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, curves in sorted(groups.items()):
+        grid, mean, std = curve_over_seeds(curves)
+        ax.plot(grid, mean, label=f"{label} ({len(curves)} seeds)")
+        ax.fill_between(grid, mean - std, mean + std, alpha=0.25)
+    ax.set_xlabel("frames")
+    ax.set_ylabel("episode return")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
