@@ -4,7 +4,9 @@
       --steps=0,4,8 --output_dir=viz
 
 Plays one game with the SavedModel and, at each listed agent step, writes
-<output_dir>/step<N>.png: [frames | mask_section0..2 (attention nets) | Grad-CAM].
+<output_dir>/step<N>.png: [frames | mask_section0..2 (attention nets) | Grad-CAM];
+then <output_dir>/gradient_histogram.png: the shares of |d logit / d pixel| per
+interval over every step played (the paper's Fig. 8).
 """
 
 import os
@@ -22,6 +24,7 @@ from drarl_tf.runtime.cli import run_main  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
 from drarl_tf.runtime.rollout import sample_actions  # noqa: E402
 from drarl_tf.viz.overlay import explanation_panel  # noqa: E402
+from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")
 flags.DEFINE_list("steps", ["0", "10", "20"], "Agent steps of the game to draw.")
@@ -50,12 +53,13 @@ def main(argv):
     out_dir = Path(FLAGS.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(FLAGS.seed)
-    obs, written = env.reset(seed=FLAGS.seed), []
+    obs, written, gradients = env.reset(seed=FLAGS.seed), [], []
     for t in range(steps[-1] + 1):
         out = policy(obs)
         logits = out["policy_logits"]
         actions = (np.argmax(logits, -1).astype(np.int32) if FLAGS.greedy
                    else sample_actions(logits, rng))
+        gradients.append(np.abs(policy.input_gradient(obs, actions)))
         if t in steps:
             cam = policy.grad_cam(obs, actions)[0]
             masks = {name: out[name][0] for name in policy.mask_names}
@@ -64,6 +68,10 @@ def main(argv):
             written.append(str(path))
         obs = env.step(actions).obs
     env.close()
+    hist = histogram_of(np.concatenate([g.ravel() for g in gradients]))
+    written.append(plot_gradient_histogram(
+        hist, out_dir / "gradient_histogram.png",
+        f"{policy.metadata['net']} on {policy.metadata['game']}, {len(gradients)} states"))
     columns = ["frames", *policy.mask_names, "grad_cam"]
     print(f"wrote {', '.join(written)} (columns: {', '.join(columns)})")
 

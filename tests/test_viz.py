@@ -97,7 +97,7 @@ def test_impala_writes_images_too(tmp_path):
     assert all(v[0] == 2 and v[3] == 2 for v in images.values())  # 2 updates, 2 envs' frames
 
 
-def test_saved_model_grad_cam_signature_equals_tf_keras_vis(tmp_path):
+def test_saved_model_signatures_equal_the_keras_computations(tmp_path):
     from drarl_tf.runtime.export import LoadedPolicy, export_saved_model
 
     model = build_network("drarl", 3, (20, 10, 4))
@@ -105,8 +105,14 @@ def test_saved_model_grad_cam_signature_equals_tf_keras_vis(tmp_path):
                               dict(game="Catch", net="drarl", num_actions=3))
     obs = np.random.default_rng(1).integers(0, 256, (2, 20, 10, 4), dtype=np.uint8)
     actions = np.array([2, 0])
-    np.testing.assert_allclose(LoadedPolicy(path).grad_cam(obs, actions),
+    loaded = LoadedPolicy(path)
+    np.testing.assert_allclose(loaded.grad_cam(obs, actions),
                                grad_cam(model, obs, actions, upsample=False), atol=1e-5)
+    from drarl_tf.viz.statistics import input_gradient_histogram
+
+    expected = input_gradient_histogram(model, obs, actions)["abs_gradients"]
+    np.testing.assert_allclose(np.abs(loaded.input_gradient(obs, actions)).ravel(), expected,
+                               atol=1e-6)
 
 
 def test_visualize_script_writes_panels_from_the_shipped_model(tmp_path):
@@ -127,6 +133,7 @@ def test_visualize_script_writes_panels_from_the_shipped_model(tmp_path):
             pixels = np.asarray(png.convert("RGB"))
         # 5 tiles (frames, 3 masks, Grad-CAM) of 10 columns, 2-pixel gaps, enlarged 9x.
         assert pixels.shape == (180, (5 * 10 + 4 * 2) * 9, 3) and pixels.std() > 0
+    assert (tmp_path / "gradient_histogram.png").stat().st_size > 1000
 
 
 def test_gradient_histogram_fractions_match_a_numpy_count():

@@ -17,6 +17,8 @@ NET_NAMES = ("impala", "drarl", "simple_drarl", "large_impala")
 POLICY_LOGITS = "policy_logits"
 VALUE = "value"
 MASK_PREFIX = "mask_section"
+# The pixels scaled to [0, 1]: where gradients with respect to the input start.
+SCALE_LAYER = "scale"
 # The last convolutional feature map (before the head's relu): Grad-CAM's layer.
 LAST_CONV_FEATURES = "torso_features"
 _HEAD_LAYERS = (POLICY_LOGITS, "value_layer")
@@ -82,7 +84,7 @@ def build_network(
     if int(num_actions) < 1:
         raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
     obs = keras.Input(shape=shape, dtype=input_dtype, name="observation")
-    x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(obs)
+    x = keras.layers.Rescaling(1.0 / 255.0, name=SCALE_LAYER)(obs)
     masks = {}
     for i, channels in enumerate(SECTION_CHANNELS):
         x, mask = _section(x, i, channels, name)

@@ -5,6 +5,8 @@ Signature `serving_default`: uint8 observations `[B, H, W, C]` ("observation") -
 `mask_section{i}` per attention module (none for nets without attention).
 Signature `grad_cam`: observations and int32 actions `[B]` ("action") -> `grad_cam`
 `[B, h, w]`, the paper's eq. 13-14 on the last convolutional features.
+Signature `input_gradient`: the same inputs -> `input_gradient` `[B, H, W, C]`, the
+gradient of the actions' logits with respect to the pixels scaled to [0, 1].
 The run's metadata (game, net, action meanings, observation spec) is a JSON
 string in the variable `metadata` and the asset `drarl_metadata.json`.
 """
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
@@ -33,12 +36,24 @@ class _Serving(tf.Module):
         self.metadata_file = tf.saved_model.Asset(asset_path)
         spec = tf.TensorSpec((None,) + tuple(obs_shape), tf.uint8, name="observation")
         self.serve = tf.function(self._serve, input_signature=[spec])
-        from drarl_tf.networks import LAST_CONV_FEATURES
+        from drarl_tf.networks import LAST_CONV_FEATURES, POLICY_LOGITS, SCALE_LAYER
 
         self._features = keras.Model(
-            model.input, [model.get_layer(LAST_CONV_FEATURES).output, model.output["policy_logits"]])
-        self.grad_cam = tf.function(
-            self._grad_cam, input_signature=[spec, tf.TensorSpec((None,), tf.int32, name="action")])
+            model.input, [model.get_layer(LAST_CONV_FEATURES).output, model.output[POLICY_LOGITS]])
+        self._from_pixels = keras.Model(model.get_layer(SCALE_LAYER).output,
+                                        model.output[POLICY_LOGITS])
+        action = tf.TensorSpec((None,), tf.int32, name="action")
+        self.grad_cam = tf.function(self._grad_cam, input_signature=[spec, action])
+        self.input_gradient = tf.function(self._input_gradient, input_signature=[spec, action])
+
+    def _input_gradient(self, observation, action):
+        # d logit_a / d pixel with pixels scaled to [0, 1] (the paper's Fig. 8).
+        pixels = tf.cast(observation, tf.float32) / 255.0
+        with tf.GradientTape() as tape:
+            tape.watch(pixels)
+            logits = self._from_pixels(pixels, training=False)
+            chosen = tf.reduce_sum(tf.gather(logits, action, batch_dims=1))
+        return {"input_gradient": tape.gradient(chosen, pixels)}
 
     def _grad_cam(self, observation, action):
         # Eq. 13-14 of the paper on the last convolutional features; the conv variables
@@ -70,8 +85,9 @@ def export_saved_model(model, path, obs_shape, metadata: dict) -> str:
         asset.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         module = _Serving(model, obs_shape, metadata, str(asset))
         target = tmp / "model"
-        tf.saved_model.save(module, str(target), signatures={"serving_default": module.serve,
-                                                             "grad_cam": module.grad_cam})
+        signatures = {"serving_default": module.serve, "grad_cam": module.grad_cam,
+                      "input_gradient": module.input_gradient}
+        tf.saved_model.save(module, str(target), signatures=signatures)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -108,13 +124,20 @@ class LoadedPolicy:
     def __call__(self, obs) -> dict:
         return {k: v.numpy() for k, v in self.serve(observation=tf.constant(obs)).items()}
 
-    def grad_cam(self, obs, actions):
+    def _explain(self, signature: str, obs, actions) -> np.ndarray:
+        if signature not in self.module.signatures:
+            raise DrarlError(f"{self.path} was exported without {signature}; export it again")
+        out = self.module.signatures[signature](observation=tf.constant(obs),
+                                                action=tf.constant(actions, tf.int32))
+        return out[signature].numpy()
+
+    def grad_cam(self, obs, actions) -> np.ndarray:
         """Grad-CAM maps `[B, h, w]` of the given actions' logits (eq. 13-14)."""
-        if "grad_cam" not in self.module.signatures:
-            raise DrarlError(f"{self.path} was exported without Grad-CAM; export it again")
-        out = self.module.signatures["grad_cam"](observation=tf.constant(obs),
-                                                 action=tf.constant(actions, tf.int32))
-        return out["grad_cam"].numpy()
+        return self._explain("grad_cam", obs, actions)
+
+    def input_gradient(self, obs, actions) -> np.ndarray:
+        """d logit_a / d pixel `[B, H, W, C]`, pixels scaled to [0, 1]."""
+        return self._explain("input_gradient", obs, actions)
 
     def check_env(self, env) -> None:
         """Refuses an env whose observations or actions do not match the model's."""
