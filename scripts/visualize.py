@@ -2,6 +2,7 @@
 
   python scripts/visualize.py --saved_model=saved_models/demo-impala-drarl-Catch \
       --steps=0,4,8 --output_dir=viz
+  python scripts/visualize.py --checkpoint=runs/impala-drarl-Catch-s0 --output_dir=viz
 
 Plays one game with the SavedModel and, at each listed agent step, writes
 <output_dir>/step<N>.png: [frames | mask_section0..2 (attention nets) | Grad-CAM];
@@ -13,6 +14,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -21,18 +23,19 @@ from absl import app, flags  # noqa: E402
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.runtime.cli import run_main  # noqa: E402
-from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
+from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint  # noqa: E402
 from drarl_tf.runtime.rollout import sample_actions  # noqa: E402
 from drarl_tf.viz.overlay import explanation_panel  # noqa: E402
 from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")
+flags.DEFINE_string("checkpoint", None, "Or a run directory / checkpoint (exported first).")
 flags.DEFINE_list("steps", ["0", "10", "20"], "Agent steps of the game to draw.")
 flags.DEFINE_string("output_dir", "viz", "Where the PNGs go.")
 flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sampling.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("scale", 0, "Enlargement (default: to at least 168 pixels high).")
-flags.mark_flag_as_required("saved_model")
+flags.mark_flags_as_mutual_exclusive(["saved_model", "checkpoint"], required=True)
 FLAGS = flags.FLAGS
 
 
@@ -46,7 +49,10 @@ def main(argv):
         raise DrarlError(f"--steps must be integers, got {FLAGS.steps}") from None
     if not steps or steps[0] < 0:
         raise DrarlError("--steps must be >= 0")
-    policy = LoadedPolicy(FLAGS.saved_model)
+    saved_model = FLAGS.saved_model
+    if FLAGS.checkpoint:
+        saved_model = export_checkpoint(FLAGS.checkpoint, Path(tempfile.mkdtemp()) / "model")
+    policy = LoadedPolicy(saved_model)
     env = make_vector_env(policy.metadata["game"], 1, training=False)
     policy.check_env(env)
     scale = FLAGS.scale or max(1, int(np.ceil(168 / env.obs_shape[0])))
