@@ -148,3 +148,33 @@ def test_impala_learns_catch(tmp_path, net):
                           logdir=str(tmp_path), log_interval_seconds=1000.0)
     result = train(config)
     assert result.mean_return >= 0.7, result
+
+
+def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path):
+    import json as json_lib
+
+    saved = tmp_path / "saved"
+    cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
+           "--total_frames=100000000", "--log_interval_seconds=0.5", f"--logdir={tmp_path}",
+           f"--export_dir={saved}", "--image_every_updates=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if "fps" in line and "frames 0/" not in line:
+                break  # training has started
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert "stopped early" in out
+    run = tmp_path / "impala-impala-Catch-s0"
+    assert list((run / "checkpoints").glob("ckpt-*.index"))
+    stopped_at = json_lib.loads((saved / "impala-impala-Catch-s0" / "assets" /
+                                 "drarl_metadata.json").read_text())["frames"]
+    assert stopped_at > 0
+    rerun = subprocess.run(cmd[:4] + [f"--total_frames={stopped_at + 640}"] + cmd[5:],
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"at {stopped_at:,} frames" in rerun.stdout
+    assert f"done: {stopped_at + 640:,} frames" in rerun.stdout

@@ -16,6 +16,10 @@ UNROLL_KEYS = ("obs", "actions", "behaviour_logits", "rewards", "discounts", "ma
 def run_actor(actor_id: int, config: ImpalaConfig, env_fn, unroll_queue, weights, stop_event,
               seed: int) -> None:
     """Process entry point (spawn): acts until `stop_event` is set."""
+    import signal
+
+    # Ctrl-C reaches the whole process group: the learner handles it and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import tensorflow as tf
 
     # One intra-op thread: actors and the learner must not fight for the cores.

@@ -108,14 +108,15 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                 f"{config.batch_size} x {config.unroll_length}, net {config.net} "
                 f"({learner.model.count_params():,} params), logs in {session.run.root}")
     try:
-        while not session.finished:
-            items = [pool.get() for _ in range(config.messages_per_batch)]
-            metrics = learner.update(_assemble(items))
-            pool.weights.publish(learner.weights(), version=learner.updates + 1)
-            metrics["policy_lag"] = learner.updates - float(
-                np.mean([it["policy_version"] for it in items]))
-            returns = np.concatenate([it["episode_returns"] for it in items])
-            session.record(frames_per_update, returns, metrics, obs=items[0]["obs"][0])
+        with session.stop_on_interrupt():
+            while not session.finished:
+                items = [pool.get() for _ in range(config.messages_per_batch)]
+                metrics = learner.update(_assemble(items))
+                pool.weights.publish(learner.weights(), version=learner.updates + 1)
+                metrics["policy_lag"] = learner.updates - float(
+                    np.mean([it["policy_version"] for it in items]))
+                returns = np.concatenate([it["episode_returns"] for it in items])
+                session.record(frames_per_update, returns, metrics, obs=items[0]["obs"][0])
     finally:
         session.stop_clock()
         pool.close()

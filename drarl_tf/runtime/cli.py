@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 
 
@@ -46,11 +47,17 @@ def training_main(config_cls, train_fn):
 
             raise DrarlError(f"unexpected arguments {argv[1:]}; flags look like --game=Pong")
         result = train_fn(config_from_flags(config_cls))
-        print(f"done: {result.frames:,} frames, {result.updates:,} updates, mean return "
+        status = ("stopped early; rerun the same command to resume" if result.interrupted
+                  else "done")
+        print(f"{status}: {result.frames:,} frames, {result.updates:,} updates, mean return "
               f"{result.mean_return:.2f} over the last {min(result.episodes, 100)} games; "
               f"run directory {result.run_dir}", flush=True)
 
     return main
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def run_main(main, argv) -> None:
@@ -60,6 +67,7 @@ def run_main(main, argv) -> None:
     from drarl_tf.errors import DrarlError
 
     logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO lines off the terminal
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops like Ctrl-C
     try:
         main(argv)
     except DrarlError as e:

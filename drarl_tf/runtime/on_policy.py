@@ -64,15 +64,16 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
                     f"logs in {session.run.root}")
         update_seconds = 0.0
         try:
-            while not session.finished:
-                rollout = collector.collect()
-                start = time.perf_counter()
-                metrics = learner.update(rollout)
-                update_seconds += time.perf_counter() - start
-                collector.reset_policy_cache()  # on-policy: act with the updated weights
-                metrics.update(_time_shares(collector.seconds, update_seconds))
-                session.record(frames_per_update, rollout["episode_returns"], metrics,
-                               obs=rollout["obs"][0])
+            with session.stop_on_interrupt():
+                while not session.finished:
+                    rollout = collector.collect()
+                    start = time.perf_counter()
+                    metrics = learner.update(rollout)
+                    update_seconds += time.perf_counter() - start
+                    collector.reset_policy_cache()  # on-policy: act with the updated weights
+                    metrics.update(_time_shares(collector.seconds, update_seconds))
+                    session.record(frames_per_update, rollout["episode_returns"], metrics,
+                                   obs=rollout["obs"][0])
         finally:
             session.stop_clock()
         return session.close()

@@ -3,6 +3,7 @@ frame and episode counters, progress, periodic checkpoints and the final result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ class TrainResult:
     resumed_from: str | None
     steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
     metrics: dict = dataclasses.field(default_factory=dict)  # the last update's losses etc.
+    interrupted: bool = False  # stopped early by Ctrl-C / SIGTERM (checkpoint and export written)
 
 
 class TrainingSession:
@@ -63,6 +65,19 @@ class TrainingSession:
         self.metrics: dict = {}
         self._images = None
         self._records = 0
+        self.interrupted = False
+
+    @contextlib.contextmanager
+    def stop_on_interrupt(self):
+        """Turns the first Ctrl-C (or SIGTERM, see `runtime.cli`) inside the block into a
+        clean stop: the caller then shuts down and `close()` writes the checkpoint and
+        SavedModel. A second Ctrl-C during that quits at once."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.log("interrupted: writing a checkpoint and the SavedModel "
+                     "(Ctrl-C again to quit at once)")
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
@@ -132,4 +147,5 @@ class TrainingSession:
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
         return TrainResult(str(self.run.root), final, self.updates, int(self.episodes.numpy()),
-                           self.progress.mean_return, self.resumed, steady, dict(self.metrics))
+                           self.progress.mean_return, self.resumed, steady, dict(self.metrics),
+                           self.interrupted)
