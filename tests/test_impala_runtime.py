@@ -178,3 +178,19 @@ def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"at {stopped_at:,} frames" in rerun.stdout
     assert f"done: {stopped_at + 640:,} frames" in rerun.stdout
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    base = dict(net="impala", game="Catch", logdir=str(tmp_path), image_every_updates=0,
+                export_dir=str(tmp_path / "saved"), **FAST)
+    train(ImpalaConfig(total_frames=40, **base))
+    train(ImpalaConfig(total_frames=80, **base))
+    checkpoints = tmp_path / "impala-impala-Catch-s0" / "checkpoints"
+    latest = next(checkpoints.glob("ckpt-80.data-*"))
+    latest.write_bytes(latest.read_bytes()[:100])  # a crash in the middle of the write
+    capsys.readouterr()
+    result = train(ImpalaConfig(total_frames=120, **base))
+    captured = capsys.readouterr()
+    assert "ckpt-80 is unreadable" in captured.err
+    assert "at 40 frames" in captured.out  # resumed from the previous checkpoint
+    assert result.frames == 120 and result.updates == 6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
@@ -11,22 +13,30 @@ class Checkpointer:
     """Saves and restores `objects` (model, optimizer, counters) under `directory`."""
 
     def __init__(self, directory, max_to_keep: int = 3, **objects):
+        self.directory = directory
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep)
 
     def restore_latest(self) -> str | None:
-        """Restores the newest checkpoint; returns its path, or None when there is none."""
-        path = self.manager.latest_checkpoint
-        if path is None:
-            return None
-        try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
-            raise DrarlError(
-                f"checkpoint {path} does not match this run ({type(e).__name__}); "
-                "delete it or start a new run directory"
-            ) from None
-        return path
+        """Restores the newest readable checkpoint; returns its path, or None when there is none.
+
+        A damaged newest checkpoint (a crash or a full disk while writing it) is
+        skipped with a warning and the one before it is used.
+        """
+        candidates = list(reversed(self.manager.checkpoints))
+        for path in candidates:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as e:  # a damaged file fails in many ways (OpError, IndexError...)
+                reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                print(f"warning: checkpoint {path} is unreadable or does not match this run "
+                      f"({reason}); trying the one before it", file=sys.stderr, flush=True)
+                continue
+            return path
+        if candidates:
+            raise DrarlError(f"no usable checkpoint in {self.directory}; delete that directory "
+                             "to start over, or use another --logdir")
+        return None
 
     def save(self, step: int) -> str:
         try:
