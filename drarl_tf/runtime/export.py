@@ -28,6 +28,15 @@ from drarl_tf.errors import DrarlError
 METADATA_FILE = "drarl_metadata.json"
 
 
+def run_metadata(env, algo: str, net: str, seed: int, frames: int, run: str) -> dict:
+    """What a SavedModel records about its run: game, actions, algorithm, net, frames."""
+    import drarl_tf
+
+    return dict(game=env.name, num_actions=int(env.num_actions),
+                action_meanings=list(env.action_meanings), algo=algo, net=net, seed=seed,
+                frames=int(frames), run=run, drarl_tf_version=drarl_tf.__version__)
+
+
 class _Serving(tf.Module):
     def __init__(self, model, obs_shape, metadata: dict, asset_path: str):
         super().__init__()
@@ -158,7 +167,6 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "saved_models")
       output: the SavedModel directory; default `<export_dir>/<run>` (`-<frames>` added
         when an older checkpoint than the latest is exported).
     """
-    import drarl_tf
     from drarl_tf.envs import make_vector_env
     from drarl_tf.networks import build_network
 
@@ -185,8 +193,6 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "saved_models")
     if output is None:
         suffix = "" if prefix == latest else f"-{int(frames.numpy())}"
         output = Path(export_dir) / f"{name}{suffix}"
-    metadata = dict(game=env.name, num_actions=int(env.num_actions),
-                    action_meanings=list(env.action_meanings), algo=name.split("-")[0],
-                    net=config["net"], seed=config["seed"], frames=int(frames.numpy()),
-                    run=name, drarl_tf_version=drarl_tf.__version__)
+    metadata = run_metadata(env, name.split("-")[0], config["net"], config["seed"],
+                            int(frames.numpy()), name)
     return export_saved_model(model, output, env.obs_shape, metadata)

@@ -30,12 +30,10 @@ class Progress:
         self.writer = tf.summary.create_file_writer(str(tb_dir))
         self._last_time = self._start_time = time.monotonic()
         self._last_frames = self._start_frames = start_frames
-        self.episodes = 0
 
     def add_episodes(self, returns, frames: int) -> None:
         returns = list(np.asarray(returns, np.float64).ravel())
         self.returns.extend(returns)
-        self.episodes += len(returns)
         if returns:
             with self.writer.as_default(step=frames):
                 tf.summary.scalar("episode/return", float(np.mean(returns)))

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-import drarl_tf
 from drarl_tf.runtime.checkpoints import Checkpointer
-from drarl_tf.runtime.export import export_saved_model
+from drarl_tf.runtime.export import export_saved_model, run_metadata
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import open_run_dir, run_name
 
@@ -43,9 +42,7 @@ class TrainingSession:
         self.config = config
         self.algo = algo
         self.model = model
-        self.env_info = dict(game=env.name, num_actions=int(env.num_actions),
-                             action_meanings=list(env.action_meanings),
-                             obs_shape=tuple(env.obs_shape))
+        self.env = env  # its name, actions and observation shape go into the SavedModel
         self.name = run_name(algo, config.net, env.name, config.seed)
         self.run = open_run_dir(config.logdir, self.name, config)
         self.optimizer = optimizer
@@ -123,12 +120,9 @@ class TrainingSession:
 
     def export(self) -> str:
         """Writes the current policy as a SavedModel to `<export_dir>/<run name>/`."""
-        info = dict(self.env_info)
-        obs_shape = info.pop("obs_shape")
-        metadata = dict(info, algo=self.algo, net=self.config.net, seed=self.config.seed,
-                        frames=int(self.frames.numpy()), run=self.name,
-                        drarl_tf_version=drarl_tf.__version__)
-        return export_saved_model(self.model, self.export_path, obs_shape, metadata)
+        metadata = run_metadata(self.env, self.algo, self.config.net, self.config.seed,
+                                int(self.frames.numpy()), self.name)
+        return export_saved_model(self.model, self.export_path, self.env.obs_shape, metadata)
 
     def close(self) -> TrainResult:
         """Writes the final checkpoint and SavedModel (if anything was trained, or no
