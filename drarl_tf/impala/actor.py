@@ -1,8 +1,12 @@
-"""IMPALA actor process: a CPU copy of the policy steps its own vector env and sends unrolls."""
+"""IMPALA actor: a CPU copy of the policy steps its own vector env and sends unrolls.
+
+`ActorWorker` is the acting itself; `run_actor` runs one in a spawned process
+(the default backend), `drarl_tf.impala.ray_backend` runs one as a Ray actor.
+"""
 
 from __future__ import annotations
 
-import queue as queue_lib
+import time
 
 from drarl_tf.envs import make_vector_env
 from drarl_tf.impala.config import ImpalaConfig
@@ -13,51 +17,77 @@ from drarl_tf.runtime.rollout import RolloutCollector, make_policy
 UNROLL_KEYS = ("obs", "actions", "behaviour_logits", "rewards", "discounts", "mask")
 
 
-def run_actor(actor_id: int, config: ImpalaConfig, env_fn, unroll_queue, weights, stop_event,
-              seed: int) -> None:
-    """Process entry point (spawn): acts until `stop_event` is set."""
-    import signal
-
-    # Ctrl-C reaches the whole process group: the learner handles it and stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def limit_threads() -> None:
+    """One TF thread and no GPU: actors and the learner must not fight for the cores."""
     import tensorflow as tf
 
-    # One intra-op thread: actors and the learner must not fight for the cores.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.set_visible_devices([], "GPU")
-    from drarl_tf.networks import build_network
 
-    env = (env_fn(config.envs_per_actor) if env_fn is not None
-           else make_vector_env(config.game, config.envs_per_actor, training=True, num_threads=1))
-    model = build_network(config.net, env.num_actions, env.obs_shape)
-    new, version = None, 0
-    while new is None and not stop_event.is_set():
-        new, version = weights.fetch(0)
-        if new is None:
-            stop_event.wait(0.05)
-    if new is not None:
-        model.set_weights(new)
-    collector = RolloutCollector(env, make_policy(model, env.obs_shape), config.unroll_length,
-                                 config.discount, config.reward_clip, seed)
+
+class ActorWorker:
+    """Builds the env and policy of actor `actor_id`; `unroll()` returns the next message."""
+
+    def __init__(self, actor_id: int, config: ImpalaConfig, env_fn, seed: int):
+        from drarl_tf.networks import build_network
+
+        self.actor_id = actor_id
+        self.env = (env_fn(config.envs_per_actor) if env_fn is not None else
+                    make_vector_env(config.game, config.envs_per_actor, training=True,
+                                    num_threads=1))
+        self.model = build_network(config.net, self.env.num_actions, self.env.obs_shape)
+        self.version = 0
+        self.collector = RolloutCollector(self.env, make_policy(self.model, self.env.obs_shape),
+                                          config.unroll_length, config.discount,
+                                          config.reward_clip, seed)
+
+    def set_weights(self, weights, version: int) -> None:
+        # The cached first step of the next unroll keeps the old behaviour logits,
+        # which is what it acted with: V-trace corrects for it.
+        self.model.set_weights(weights)
+        self.version = version
+
+    def unroll(self) -> dict:
+        rollout = self.collector.collect()
+        item = {k: rollout[k] for k in UNROLL_KEYS}
+        item.update(actor_id=self.actor_id, policy_version=self.version,
+                    episode_returns=rollout["episode_returns"],
+                    episode_lengths=rollout["episode_lengths"])
+        return item
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def run_actor(actor_id: int, config: ImpalaConfig, env_fn, connection, weights, stop,
+              seed: int, capacity: int) -> None:
+    """Process entry point (spawn): acts until `stop` is set or the learner goes away.
+
+    Unrolls go down `connection` (this actor's own pipe); weights come from
+    `weights` (a `SharedWeights`), read only when their version changes.
+    """
+    import signal
+
+    from drarl_tf.impala.transport import Outbox
+
+    # Ctrl-C reaches the whole process group: the learner handles it and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads()
+    worker = ActorWorker(actor_id, config, env_fn, seed)
     try:
-        while not stop_event.is_set():
-            rollout = collector.collect()
-            item = {k: rollout[k] for k in UNROLL_KEYS}
-            item.update(actor_id=actor_id, policy_version=version,
-                        episode_returns=rollout["episode_returns"],
-                        episode_lengths=rollout["episode_lengths"])
-            while not stop_event.is_set():
-                try:
-                    unroll_queue.put(item, timeout=0.2)
-                    break
-                except queue_lib.Full:
-                    continue
-            # The cached first step of the next unroll keeps the old behaviour
-            # logits, which is what it acted with: V-trace corrects for it.
-            new, fetched = weights.fetch(version)
+        new, version = weights.fetch(0)
+        while new is None and not stop.is_set():
+            time.sleep(0.05)
+            new, version = weights.fetch(0)
+        if new is not None:
+            worker.set_weights(new, version)
+        outbox = Outbox(connection, capacity)
+        while not stop.is_set():
+            if not outbox.put(worker.unroll(), stop):
+                break
+            new, version = weights.fetch(worker.version)
             if new is not None:
-                model.set_weights(new)
-                version = fetched
+                worker.set_weights(new, version)
     finally:
-        env.close()
+        worker.close()

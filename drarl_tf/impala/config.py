@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.run_config import RunConfig
 
 STRATEGIES = ("default", "mirrored")
+ACTOR_BACKENDS = ("process", "ray")
 
 
 @dataclasses.dataclass
@@ -28,6 +30,11 @@ class ImpalaConfig(RunConfig):
     clip_c_threshold: float = 1.0
     queue_size: int = 8  # actor messages (unrolls of envs_per_actor envs) in flight
     strategy: str = "default"
+    actor_backend: str = "process"  # "ray": Ray actors (pip install 'drarl_tf[ray]')
+    ray_address: str = ""  # "": start Ray on this machine; else join that cluster
+    # A dead actor is restarted, unless it died this many times in a row without
+    # delivering an unroll: then the run stops with a message (the checkpoint is kept).
+    max_actor_restarts: int = 3
 
     def __post_init__(self):
         super().__post_init__()
@@ -37,6 +44,15 @@ class ImpalaConfig(RunConfig):
             raise DrarlError(f"rmsprop_epsilon must be > 0, got {self.rmsprop_epsilon}")
         if self.strategy not in STRATEGIES:
             raise DrarlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
+        if self.actor_backend not in ACTOR_BACKENDS:
+            raise DrarlError(f"unknown actor_backend '{self.actor_backend}'; choose one of "
+                             f"{', '.join(ACTOR_BACKENDS)}")
+        if self.actor_backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise DrarlError("--actor_backend=ray needs Ray: pip install 'drarl_tf[ray]'")
+        if self.ray_address and self.actor_backend != "ray":
+            raise DrarlError("ray_address is only used with --actor_backend=ray")
+        if self.max_actor_restarts < 0:
+            raise DrarlError(f"max_actor_restarts must be >= 0, got {self.max_actor_restarts}")
         if self.batch_size % self.envs_per_actor:
             raise DrarlError(
                 f"batch_size ({self.batch_size}) must be a multiple of envs_per_actor "

@@ -9,7 +9,7 @@ import tensorflow as tf
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.optim import LinearDecay
+from drarl_tf.runtime.optim import LinearDecay, apply_if_finite
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -87,11 +87,11 @@ class Learner:
         grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, grad_norm = tf.clip_by_global_norm(grads, cfg.max_grad_norm)
         n = tf.cast(context.num_replicas_in_sync, tf.float32)
-        self.optimizer.apply_gradients(zip([g / n for g in grads], variables, strict=True))
+        skipped = apply_if_finite(self.optimizer, [g / n for g in grads], variables)
         return {
             "loss/total": loss.total, "loss/policy": loss.policy,
             "loss/baseline": loss.baseline, "loss/entropy": loss.entropy,
-            "grad_norm": grad_norm / n,
+            "grad_norm": grad_norm / n, "nonfinite": skipped / n,
         }
 
     def _distributed_update(self, batch):
