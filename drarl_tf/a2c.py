@@ -60,10 +60,10 @@ class A2CLearner:
             loss = a2c_loss(out["policy_logits"], out["value"], flat(batch["actions"]),
                             flat(returns), flat(batch["mask"]), cfg.value_coef, cfg.entropy_coef)
         variables = self.model.trainable_variables
-        norm = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
+        norm, skipped = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
                                        variables, cfg.max_grad_norm)
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
-                "entropy": loss.entropy, "grad_norm": norm,
+                "entropy": loss.entropy, "grad_norm": norm, "nonfinite": skipped,
                 "learning_rate": self.optimizer.learning_rate}
 
     def update(self, rollout: dict) -> dict:

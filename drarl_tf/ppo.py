@@ -87,11 +87,11 @@ class PPOLearner:
                             mb["returns"], mb["mask"], cfg.clip_ratio, cfg.value_clip,
                             cfg.value_coef, cfg.entropy_coef)
         variables = self.model.trainable_variables
-        norm = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
+        norm, skipped = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
                                        variables, cfg.max_grad_norm)
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
                 "entropy": loss.entropy, "clip_fraction": loss.clip_fraction,
-                "approx_kl": loss.approx_kl, "grad_norm": norm}
+                "approx_kl": loss.approx_kl, "grad_norm": norm, "nonfinite": skipped}
 
     def update(self, rollout: dict) -> dict:
         advantages, returns, old_log_probs = (x.numpy() for x in self._targets(

@@ -13,11 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 import json  # noqa: E402
 import platform  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 
 flags.DEFINE_enum("mode", "all", ["env", "nets", "impala", "a2c", "ppo", "all"],
                   "What to measure.")
@@ -73,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

@@ -12,11 +12,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.evaluation import evaluate  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
 
@@ -57,4 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

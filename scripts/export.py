@@ -8,9 +8,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import export_checkpoint  # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "Run directory (latest checkpoint) or checkpoint prefix.")
@@ -27,4 +27,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

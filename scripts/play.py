@@ -7,10 +7,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from drarl_tf.envs import make_vector_env  # noqa: E402
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
 from drarl_tf.viz.video import play_episode, write_gif  # noqa: E402
 
@@ -38,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

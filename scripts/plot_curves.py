@@ -13,10 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.viz.statistics import plot_learning_curves, read_returns  # noqa: E402
 
 flags.DEFINE_list("runs", None, "Run directories (runs/<algo>-<net>-<game>-s<seed>).")
@@ -43,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

@@ -11,12 +11,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
-from absl import app  # noqa: E402
 
 from drarl_tf.impala import ImpalaConfig, train  # noqa: E402
-from drarl_tf.runtime.cli import run_main, training_main  # noqa: E402
+from drarl_tf.runtime.cli import start, training_main  # noqa: E402
 
 main = training_main(ImpalaConfig, train)
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

@@ -18,11 +18,11 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.runtime.cli import run_main  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint  # noqa: E402
 from drarl_tf.runtime.rollout import sample_actions  # noqa: E402
 from drarl_tf.viz.overlay import explanation_panel  # noqa: E402
@@ -83,4 +83,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main(main, argv))
+    start(main)

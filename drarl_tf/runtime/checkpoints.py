@@ -24,6 +24,9 @@ class Checkpointer:
         skipped with a warning and the one before it is used.
         """
         candidates = list(reversed(self.manager.checkpoints))
+        latest = self.manager.latest_checkpoint  # also listed when its index lacks timestamps
+        if latest and latest not in candidates:
+            candidates.insert(0, latest)
         for path in candidates:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -39,7 +42,14 @@ class Checkpointer:
         return None
 
     def save(self, step: int) -> str:
+        """Writes `ckpt-<step>`. TensorFlow writes to temporary files and renames them,
+        and the manager's index moves on only after that, so a failed write (a full
+        disk) leaves the previous checkpoint the latest one."""
         try:
             return self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as e:
-            raise DrarlError(f"could not write checkpoint: {e}") from None
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            previous = self.manager.latest_checkpoint or "none"
+            raise DrarlError(f"could not write checkpoint ckpt-{step} in {self.directory} "
+                             f"({reason}); the previous one ({previous}) is kept: free some "
+                             "space and rerun the command to resume from it") from None

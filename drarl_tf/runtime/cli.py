@@ -60,6 +60,24 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _parse_flags(argv):
+    """absl's flag parsing, but a bad flag is one `error:` line and exit code 2."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}; see --helpshort", file=sys.stderr)
+        sys.exit(2)
+
+
+def start(main) -> None:
+    """A script's entry point: parses flags, then `run_main(main, argv)`."""
+    from absl import app
+
+    app.run(lambda argv: run_main(main, argv), flags_parser=_parse_flags)
+
+
 def run_main(main, argv) -> None:
     """Calls `main(argv)`; a DrarlError prints `error: <message>` and exits with code 2."""
     from absl import logging

@@ -8,6 +8,7 @@ import time
 import tensorflow as tf
 
 from drarl_tf.envs import make_vector_env
+from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
 from drarl_tf.runtime.run_config import RunConfig
 from drarl_tf.runtime.session import TrainingSession, TrainResult
@@ -71,9 +72,13 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
                     metrics = learner.update(rollout)
                     update_seconds += time.perf_counter() - start
                     collector.reset_policy_cache()  # on-policy: act with the updated weights
+                    session.check_update(metrics, rollout)
                     metrics.update(_time_shares(collector.seconds, update_seconds))
                     session.record(frames_per_update, rollout["episode_returns"], metrics,
                                    obs=rollout["obs"][0])
+        except DrarlError:
+            session.save_checkpoint()  # the learner's state is good: keep the work done
+            raise
         finally:
             session.stop_clock()
         return session.close()

@@ -7,6 +7,7 @@ import dataclasses
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
+from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
 
 @dataclasses.dataclass
@@ -25,6 +26,9 @@ class RunConfig:
     log_interval_seconds: float = 10.0
     # TensorBoard images (attention masks, Grad-CAM) every this many updates; 0: never.
     image_every_updates: int = 200
+    # A non-finite loss or gradient never reaches the weights; then "stop" ends the run
+    # (checkpoint of the last good state kept) or "skip" drops that batch and goes on.
+    on_nonfinite: str = "stop"
 
     def __post_init__(self):
         self.net = check_net_name(self.net)
@@ -38,6 +42,9 @@ class RunConfig:
             raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
         if self.image_every_updates < 0:
             raise DrarlError(f"image_every_updates must be >= 0, got {self.image_every_updates}")
+        if self.on_nonfinite not in NONFINITE_ACTIONS:
+            raise DrarlError(f"unknown on_nonfinite '{self.on_nonfinite}'; choose one of "
+                             f"{', '.join(NONFINITE_ACTIONS)}")
         if self.reward_clip < 0:
             raise DrarlError(f"reward_clip must be >= 0 (0 disables it), got {self.reward_clip}")
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
 import tensorflow as tf
 
+from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import Checkpointer
 from drarl_tf.runtime.export import export_saved_model, run_metadata
+from drarl_tf.runtime.numerics import batch_statistics
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import open_run_dir, run_name
 
@@ -63,6 +66,8 @@ class TrainingSession:
         self._images = None
         self._records = 0
         self.interrupted = False
+        self._saved_frames = self.start_frames
+        self.skipped_updates = 0  # updates dropped for a non-finite loss (on_nonfinite="skip")
 
     @contextlib.contextmanager
     def stop_on_interrupt(self):
@@ -87,6 +92,42 @@ class TrainingSession:
     def updates(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
+    def check_update(self, metrics: dict, batch: dict) -> None:
+        """Handles an update whose loss or gradients were not finite (`metrics["nonfinite"]`
+        > 0; the learner then left every weight unchanged): with `on_nonfinite="stop"`
+        writes a checkpoint of the last good state and raises a one-line DrarlError;
+        with "skip" warns and goes on. Either way the batch's statistics are logged."""
+        if not metrics.get("nonfinite", 0.0) > 0:
+            return
+        self.skipped_updates += 1
+        frames = int(self.frames.numpy())
+        where = f"non-finite loss or gradients in the update after {frames:,} frames"
+        print(f"warning: {where}; batch: {batch_statistics(batch)}; "
+              f"losses: {', '.join(f'{k} {v:.4g}' for k, v in metrics.items() if 'loss' in k)}",
+              file=sys.stderr, flush=True)
+        if self.config.on_nonfinite == "skip":
+            self.log(f"skipped that batch ({self.skipped_updates} skipped so far); "
+                     "the weights were not changed")
+            return
+        path = self.save_checkpoint()
+        raise DrarlError(
+            f"{where}; the weights were not changed and the last good state is in "
+            f"{path or 'the last checkpoint'}; the batch's statistics are above. "
+            "Rerun with --on_nonfinite=skip to drop such batches and go on")
+
+    def save_checkpoint(self, announce: bool = True) -> str | None:
+        """Writes a checkpoint now if anything was trained since the last one; returns
+        the newest checkpoint's path."""
+        now = int(self.frames.numpy())
+        if now <= self.start_frames or now == self._saved_frames:
+            return self.checkpointer.manager.latest_checkpoint
+        path = self.checkpointer.save(now)
+        self._saved_frames = now
+        self._last_checkpoint = time.monotonic()
+        if announce:
+            self.log(f"checkpoint written: {path}")
+        return path
+
     def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> None:
         """Counts one update's frames and finished games; logs, checkpoints and writes
         images (on the first `obs` batch seen, kept fixed) when due."""
@@ -107,8 +148,7 @@ class TrainingSession:
                 self._images = ImageSummaries(self.model, obs)
             self._images.write(self.progress.writer, now)
         if time.monotonic() - self._last_checkpoint > 60.0 * self.config.checkpoint_minutes:
-            self.checkpointer.save(now)
-            self._last_checkpoint = time.monotonic()
+            self.save_checkpoint(announce=False)
 
     def stop_clock(self) -> None:
         """Marks the end of training (before shutting actors down), for `steady_fps`."""
@@ -130,8 +170,7 @@ class TrainingSession:
         if self._end is None:
             self.stop_clock()
         final = int(self.frames.numpy())
-        if final > self.start_frames:
-            self.checkpointer.save(final)
+        self.save_checkpoint(announce=False)
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True)
         self.progress.close()

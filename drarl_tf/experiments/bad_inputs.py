@@ -1,0 +1,150 @@
+"""The catalogue of bad inputs a user can give the scripts, and what each prints.
+
+`scripts/bad_inputs.py` runs every case and writes the table of docs/reliability.md;
+tests/test_bad_inputs.py runs them too and checks the promise: exit code 2, one
+`error:` line that names the problem, no traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_MODEL = REPO / "saved_models" / "demo-impala-drarl-Catch"
+
+
+def _damaged_checkpoints(root: Path) -> None:
+    """A run directory whose only checkpoint is garbage (a disk that failed mid-write)."""
+    run = root / "runs" / "impala-drarl-Catch-s0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-640"\nall_model_checkpoint_paths: "ckpt-640"\n')
+    (run / "checkpoints" / "ckpt-640.index").write_bytes(b"\x00garbage")
+    (run / "checkpoints" / "ckpt-640.data-00000-of-00001").write_bytes(b"\x00garbage")
+
+
+def _other_config(root: Path) -> None:
+    """A run directory started with another unroll length."""
+    run = root / "runs" / "impala-drarl-Catch-s0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"net": "drarl", "game": "Catch",
+                                                 "unroll_length": 50}))
+
+
+def _a_file(root: Path) -> None:
+    (root / "notadir").write_text("")
+
+
+@dataclasses.dataclass(frozen=True)
+class BadInput:
+    script: str
+    args: tuple[str, ...]
+    expect: str  # a fragment the error line must contain
+    what: str  # the mistake, in words
+    setup: Callable[[Path], None] | None = None
+
+
+IMPALA = "run_impala.py"
+CASES: tuple[BadInput, ...] = (
+    BadInput(IMPALA, ("--game=Pongg",), "did you mean", "misspelt game"),
+    BadInput(IMPALA, ("--game=CartPole-v1",), "unknown game", "a non-Atari game"),
+    BadInput(IMPALA, ("--net=resnet",), "unknown net", "unknown network"),
+    BadInput(IMPALA, ("--strategy=tpu",), "unknown strategy", "unknown distribution strategy"),
+    BadInput(IMPALA, ("--actor_backend=spark",), "unknown actor_backend", "unknown actor backend"),
+    BadInput(IMPALA, ("--ray_address=10.0.0.1:6379",), "only used with --actor_backend=ray",
+             "a Ray address without the Ray backend"),
+    BadInput(IMPALA, ("--total_frames=-5",), "total_frames must be >= 1", "negative budget"),
+    BadInput(IMPALA, ("--total_frames=1e6",), "invalid literal for int", "a float for an int flag"),
+    BadInput(IMPALA, ("--unroll_length=0",), "unroll_length must be >= 1", "unroll of 0"),
+    BadInput(IMPALA, ("--num_actors=0",), "num_actors must be >= 1", "no actors"),
+    BadInput(IMPALA, ("--batch_size=20",), "multiple of envs_per_actor",
+             "batch not made of whole actor unrolls"),
+    BadInput(IMPALA, ("--batch_size=64", "--queue_size=2"), "must hold a batch",
+             "batch larger than the actors can have in flight"),
+    BadInput(IMPALA, ("--discount=1.5",), "discount must be in [0, 1]", "discount above 1"),
+    BadInput(IMPALA, ("--learning_rate=0",), "learning_rate must be > 0", "zero learning rate"),
+    BadInput(IMPALA, ("--rmsprop_epsilon=0",), "rmsprop_epsilon must be > 0", "zero epsilon"),
+    BadInput(IMPALA, ("--reward_clip=-1",), "reward_clip must be >= 0", "negative clip"),
+    BadInput(IMPALA, ("--on_nonfinite=ignore",), "unknown on_nonfinite", "unknown NaN policy"),
+    BadInput(IMPALA, ("--max_actor_restarts=-1",), "max_actor_restarts must be >= 0",
+             "negative restart bound"),
+    BadInput(IMPALA, ("--gamma=0.9",), "Unknown command line flag 'gamma'", "unknown flag"),
+    BadInput(IMPALA, ("Pong",), "unexpected arguments", "a positional argument"),
+    BadInput(IMPALA, ("--logdir=notadir",), "cannot create run directory", "logdir is a file",
+             _a_file),
+    BadInput(IMPALA, ("--logdir=runs",), "different config (unroll_length: 50 -> 20)",
+             "resuming a run directory made with other settings", _other_config),
+    BadInput(IMPALA, ("--logdir=runs",), "no usable checkpoint",
+             "every checkpoint of the run damaged", _damaged_checkpoints),
+    BadInput("run_ppo.py", ("--num_minibatches=3",), "multiple of num_minibatches",
+             "minibatches that do not divide the rollout"),
+    BadInput("run_ppo.py", ("--gae_lambda=1.5",), "gae_lambda must be in [0, 1]", "lambda above 1"),
+    BadInput("run_a2c.py", ("--num_envs=0",), "num_envs must be >= 1", "no environments"),
+    BadInput("evaluate.py", ("--saved_model=missing",), "no SavedModel at missing",
+             "missing model path"),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--episodes=0"),
+             "episodes must be >= 1", "zero evaluation games"),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--game=Pong"),
+             "observation", "a model evaluated on a game with other observations"),
+    BadInput("export.py", ("--checkpoint=runs/nothing",), "not a run directory", "missing run"),
+    BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--mask=mask_section7"),
+             "mask_section0", "an attention mask the model does not have"),
+    BadInput("visualize.py", (), "saved_model", "neither a model nor a run given"),
+    BadInput("benchmark.py", ("--mode=gpu",), "value should be one of", "unknown benchmark mode"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    case: BadInput
+    returncode: int
+    error_lines: tuple[str, ...]  # the lines of stderr that start with "error:"
+    traceback: bool
+
+    @property
+    def ok(self) -> bool:
+        return (self.returncode == 2 and len(self.error_lines) == 1 and not self.traceback
+                and self.case.expect in self.error_lines[0])
+
+
+def run_case(case: BadInput, workdir: Path, timeout: float = 120) -> Outcome:
+    """Runs `case` in `workdir` (empty, made for it) and collects what the user sees."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if case.setup is not None:
+        case.setup(workdir)
+    needs_catch = case.script.startswith("run_") and not any(
+        a.startswith("--game") for a in case.args)
+    args = (("--game=Catch",) if needs_catch else ()) + case.args
+    try:
+        out = subprocess.run([sys.executable, str(REPO / "scripts" / case.script), *args],
+                             cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:  # it was accepted and started working
+        return Outcome(case, -1, (), False)
+    errors = tuple(line for line in out.stderr.splitlines() if line.startswith("error:"))
+    return Outcome(case, out.returncode, errors, "Traceback" in out.stderr)
+
+
+def run_all(workdir: Path, parallel: int = 2, cases=CASES) -> list[Outcome]:
+    """Runs `cases`, `parallel` at a time (each is a fresh interpreter importing TF),
+    each in its own subdirectory of `workdir`; outcomes in the cases' order."""
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        return list(pool.map(lambda nc: run_case(nc[1], Path(workdir) / str(nc[0])),
+                             enumerate(cases)))
+
+
+def markdown_table(outcomes: list[Outcome]) -> str:
+    rows = ["| # | mistake | command | exit code | what the user sees |",
+            "|---|---|---|---|---|"]
+    for n, o in enumerate(outcomes, 1):
+        args = " ".join(a.replace(str(REPO), "<repo>") for a in o.case.args)
+        seen = (o.error_lines[0] if o.error_lines else "(no error line)").replace("|", "\\|")
+        seen = seen.replace(str(REPO), "<repo>")
+        rows.append(f"| {n} | {o.case.what} | `{o.case.script} {args}` | {o.returncode} | "
+                    f"`{seen}` |")
+    return "\n".join(rows) + "\n"
