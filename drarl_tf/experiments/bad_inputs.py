@@ -97,6 +97,15 @@ CASES: tuple[BadInput, ...] = (
              "mask_section0", "an attention mask the model does not have"),
     BadInput("visualize.py", (), "saved_model", "neither a model nor a run given"),
     BadInput("benchmark.py", ("--mode=gpu",), "value should be one of", "unknown benchmark mode"),
+    BadInput("reproduce.py", ("--experiment=table9",), "unknown experiment", "unknown experiment"),
+    BadInput("reproduce.py", ("--experiment=ppo5", "--seeds=0"), "seeds must be >= 1",
+             "zero seeds"),
+    BadInput("reproduce.py", ("--experiment=ppo5", "--games=Pongg"), "did you mean",
+             "misspelt game in a grid"),
+    BadInput("tables.py", ("--experiment=ppo5", "--runs=missing"), "missing is not a directory",
+             "missing runs directory"),
+    BadInput("tables.py", ("--experiment=ppo5", "--runs=."), "no evaluated ppo runs",
+             "a directory without evaluated runs"),
 )
 
 

@@ -97,22 +97,38 @@ def read_returns(tb_dir) -> tuple[np.ndarray, np.ndarray]:
     return frames[order], returns[order]
 
 
-def plot_learning_curves(groups: dict, path, title: str = "") -> str:
-    """PNG of mean (line) and std (band) over seeds per group {label: [(frames, returns)]}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+def _draw_groups(ax, groups: dict) -> None:
     for label, curves in sorted(groups.items()):
         grid, mean, std = curve_over_seeds(curves)
         ax.plot(grid, mean, label=f"{label} ({len(curves)} seeds)")
         ax.fill_between(grid, mean - std, mean + std, alpha=0.25)
     ax.set_xlabel("frames")
     ax.set_ylabel("episode return")
-    ax.set_title(title)
-    ax.legend()
+    ax.legend(fontsize="small")
+
+
+def plot_learning_curves(groups: dict, path, title: str = "") -> str:
+    """PNG of mean (line) and std (band) over seeds per group {label: [(frames, returns)]}."""
+    return plot_curve_panels({title: groups}, path, columns=1)
+
+
+def plot_curve_panels(panels: dict, path, columns: int = 5) -> str:
+    """One panel per key of `panels` (e.g. a game, as the paper's Fig. 4), each drawn as
+    `plot_learning_curves` draws its groups."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4 * rows), dpi=100,
+                             squeeze=False)
+    for ax, (title, groups) in zip(axes.flat, panels.items(), strict=False):
+        _draw_groups(ax, groups)
+        ax.set_title(title)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

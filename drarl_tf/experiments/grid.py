@@ -1,0 +1,166 @@
+"""The paper's experiment grids (games x nets x seeds) and a runner that trains and
+evaluates each cell as its own process, skipping finished cells and resuming the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from drarl_tf.envs import check_game
+from drarl_tf.errors import DrarlError
+from drarl_tf.networks import check_net_name
+from drarl_tf.runtime.run_dir import run_name
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+PAPER_FRAMES = 200_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    algo: str
+    games: tuple[str, ...]
+    nets: tuple[str, ...]
+    description: str
+
+
+EXPERIMENTS = {
+    e.name: e for e in (
+        Experiment("impala10", "impala",
+                   ("Alien", "Amidar", "BeamRider", "Berzerk", "Breakout", "Centipede",
+                    "Krull", "KungFuMaster", "RoadRunner", "Seaquest"),
+                   ("impala", "drarl"), "Table 1: IMPALA vs DRARL, V-trace IMPALA, 10 games"),
+        Experiment("a2c5", "a2c", ("Amidar", "Breakout", "Centipede", "Krull", "Seaquest"),
+                   ("impala", "drarl"), "Table 2: A2C, IMPALA net vs DRARL, 5 games"),
+        Experiment("ppo5", "ppo", ("Amidar", "Breakout", "Centipede", "Krull", "Seaquest"),
+                   ("impala", "drarl"), "Table 3: PPO, IMPALA net vs DRARL, 5 games"),
+        Experiment("ablation", "ppo", ("Amidar",),
+                   ("impala", "large_impala", "simple_drarl", "drarl"),
+                   "Table 4: PPO on Amidar with the four networks"),
+    )
+}
+
+
+def check_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise DrarlError(f"unknown experiment '{name}'; choose one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One training run of the grid and its evaluation."""
+
+    algo: str
+    net: str
+    game: str
+    seed: int
+    frames: int
+
+    @property
+    def name(self) -> str:
+        return run_name(self.algo, self.net, self.game, self.seed)
+
+    def train_command(self, logdir: str, export_dir: str, extra=()) -> list[str]:
+        return [sys.executable, str(SCRIPTS / f"run_{self.algo}.py"), f"--net={self.net}",
+                f"--game={self.game}", f"--seed={self.seed}", f"--total_frames={self.frames}",
+                f"--logdir={logdir}", f"--export_dir={export_dir}", *extra]
+
+    def eval_command(self, logdir: str, export_dir: str, episodes: int) -> list[str]:
+        return [sys.executable, str(SCRIPTS / "evaluate.py"),
+                f"--saved_model={Path(export_dir) / self.name}", f"--episodes={episodes}",
+                f"--seed={self.seed}", f"--output={Path(logdir) / self.name / 'eval.json'}"]
+
+
+def plan(experiment: Experiment, seeds: int, frames: int, games=None, nets=None) -> list[Cell]:
+    """The cells of `experiment` (its games and nets unless overridden), seeds 0..seeds-1."""
+    if seeds < 1:
+        raise DrarlError(f"seeds must be >= 1, got {seeds}")
+    if frames < 1:
+        raise DrarlError(f"frames must be >= 1, got {frames}")
+    games = tuple(check_game(g) for g in (games or experiment.games))
+    nets = tuple(check_net_name(n) for n in (nets or experiment.nets))
+    return [Cell(experiment.algo, net, game, seed, frames)
+            for game in games for net in nets for seed in range(seeds)]
+
+
+def evaluated_frames(logdir: str, cell: Cell) -> int:
+    """Frames the cell's evaluated model was trained for (0 if not evaluated)."""
+    path = Path(logdir) / cell.name / "eval.json"
+    try:
+        return int(json.loads(path.read_text()).get("trained_frames", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CellOutcome:
+    cell: Cell
+    status: str  # "skipped" (already evaluated), "done" or "failed"
+    seconds: float
+    message: str = ""
+
+
+def _run_logged(command: list[str], log_path: Path) -> int:
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def _last_error(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(no output)"])[-1][:300]
+
+
+def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
+             extra_flags=()) -> CellOutcome:
+    """Trains (or resumes) `cell`, then evaluates it; a cell already evaluated at its
+    frame budget is skipped. Output goes to `<logdir>/<run>/{train,eval}.log`."""
+    start = time.monotonic()
+    if evaluated_frames(logdir, cell) >= cell.frames:
+        return CellOutcome(cell, "skipped", 0.0)
+    run_dir = Path(logdir) / cell.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for what, command in (
+            ("train", cell.train_command(logdir, export_dir, extra_flags)),
+            ("eval", cell.eval_command(logdir, export_dir, eval_episodes))):
+        log_path = run_dir / f"{what}.log"
+        if _run_logged(command, log_path) != 0:
+            return CellOutcome(cell, "failed", time.monotonic() - start,
+                               f"{what} failed: {_last_error(log_path)} (see {log_path})")
+    return CellOutcome(cell, "done", time.monotonic() - start)
+
+
+def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int = 200,
+             parallel: int = 1, extra_flags=(), log=print) -> list[CellOutcome]:
+    """Runs every cell, `parallel` at a time; one line per finished cell. A failed cell
+    does not stop the others."""
+    if parallel < 1:
+        raise DrarlError(f"parallel must be >= 1, got {parallel}")
+    if eval_episodes < 1:
+        raise DrarlError(f"eval_episodes must be >= 1, got {eval_episodes}")
+    done: list[CellOutcome] = []
+    start = time.monotonic()
+
+    def work(cell: Cell) -> CellOutcome:
+        outcome = run_cell(cell, logdir, export_dir, eval_episodes, extra_flags)
+        done.append(outcome)
+        elapsed = time.monotonic() - start
+        left = len(cells) - len(done)
+        ran = [o for o in done if o.status != "skipped"]
+        eta = (f", ETA {elapsed / len(ran) * left / parallel / 60:.0f} min" if ran and left
+               else "")
+        log(f"[{len(done)}/{len(cells)}] {outcome.status} {cell.name}"
+            + (f" in {outcome.seconds:.0f}s" if outcome.status == "done" else "")
+            + (f": {outcome.message}" if outcome.message else "") + eta)
+        return outcome
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(work, cells))

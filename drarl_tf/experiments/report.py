@@ -1,0 +1,66 @@
+"""Tables (Markdown, CSV) and the learning-curve figure of one experiment's runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drarl_tf.errors import DrarlError
+from drarl_tf.experiments import tables
+from drarl_tf.experiments.grid import Experiment
+from drarl_tf.experiments.paper_results import TABLE4_ABLATION, TABLES
+
+
+def _games_in_order(experiment: Experiment, runs) -> list[str]:
+    present = {r.game for r in runs}
+    return [g for g in experiment.games if g in present] + sorted(present - set(experiment.games))
+
+
+def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "") -> list[str]:
+    """Writes `<prefix><experiment>.md`, `.csv` and `-curves.png` under `output_dir` from
+    the evaluated `runs` (see `tables.find_runs`) of the experiment's algorithm."""
+    from drarl_tf.viz.statistics import plot_curve_panels, read_returns
+
+    runs = [r for r in runs if r.algo == experiment.algo and r.net in experiment.nets]
+    if not runs:
+        raise DrarlError(f"no evaluated {experiment.algo} runs of the nets "
+                         f"{', '.join(experiment.nets)} found (each needs an eval.json)")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{prefix}{experiment.name}"
+    games = _games_in_order(experiment, runs)
+    scores = tables.scores_by_game(runs, experiment.algo, games)
+    frames = sorted({r.trained_frames for r in runs})
+    header = (f"# {experiment.description}\n\nReproduced by drarl_tf: {len(runs)} runs, "
+              f"trained for {', '.join(f'{f:,}' for f in frames)} frames each (the paper: "
+              f"200,000,000); scores are each run's evaluation mean (eval.json), mean (std) "
+              f"over seeds.\n\n")
+    if experiment.name == "ablation":
+        by_net = {n: [s for g in games for s in scores[g].get(n, [])] for n in experiment.nets}
+        paper = TABLE4_ABLATION["scores"] if games == [TABLE4_ABLATION["game"]] else None
+        body = tables.ablation_markdown(by_net, ", ".join(games), paper)
+        csv_text = "net,mean,std,seeds\n" + "".join(
+            f"{n},{c.mean},{c.std},{c.seeds}\n"
+            for n, c in ((n, tables.Cell.of(v)) for n, v in by_net.items()))
+    else:
+        paper = TABLES.get(experiment.name)
+        rows = tables.comparison_rows(scores, "impala", "drarl")
+        label = {"impala": "IMPALA", "a2c": "A2C", "ppo": "PPO"}[experiment.algo]
+        treatment = "DRARL" if experiment.algo == "impala" else f"{label}+DRARL"
+        shown_paper = paper if paper and any(g in paper.scores for g in games) else None
+        body = tables.comparison_markdown(rows, label, treatment, shown_paper)
+        csv_text = tables.comparison_csv(rows)
+    Path(f"{stem}.md").write_text(header + body)
+    Path(f"{stem}.csv").write_text(csv_text)
+    panels = {}
+    for game in games:
+        groups = {}
+        for run in (r for r in runs if r.game == game):
+            curve = read_returns(run.path / "tb")
+            if len(curve[0]) >= 2:
+                groups.setdefault(run.net, []).append(curve)
+        if groups:
+            panels[game] = groups
+    written = [f"{stem}.md", f"{stem}.csv"]
+    if panels:
+        written.append(plot_curve_panels(panels, f"{stem}-curves.png"))
+    return written

@@ -1,0 +1,75 @@
+"""Reproduce one of the paper's experiments: train and evaluate its grid, then its tables.
+
+  python scripts/reproduce.py --experiment=impala10             # Table 1, 200M frames x 3 seeds
+  python scripts/reproduce.py --experiment=ablation --parallel=2
+  python scripts/reproduce.py --experiment=a2c5 --games=Catch --frames=20000 --seeds=2 \\
+      --eval_episodes=50                                        # a CPU-sized check
+
+Each cell (game x net x seed) is an ordinary run directory under --logdir; a cell
+already evaluated at --frames is skipped, an unfinished one resumes. The tables
+go to <logdir>/<experiment>.md/.csv and the learning curves to
+<logdir>/<experiment>-curves.png (`scripts/tables.py` rebuilds them).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from drarl_tf.errors import DrarlError  # noqa: E402
+from drarl_tf.experiments.grid import (  # noqa: E402
+    EXPERIMENTS,
+    PAPER_FRAMES,
+    check_experiment,
+    plan,
+    run_grid,
+)
+from drarl_tf.experiments.report import write_report  # noqa: E402
+from drarl_tf.experiments.tables import find_runs  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
+
+flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
+flags.DEFINE_integer("frames", PAPER_FRAMES, "Training frames per run (the paper: 200M).")
+flags.DEFINE_integer("seeds", 3, "Seeds per game and net (the paper: 3).")
+flags.DEFINE_list("games", None, "Games instead of the experiment's own (e.g. Catch, Pong).")
+flags.DEFINE_list("nets", None, "Nets instead of the experiment's own.")
+flags.DEFINE_integer("parallel", 1, "Runs trained at once.")
+flags.DEFINE_integer("eval_episodes", 200, "Full games per evaluation (the paper: 200).")
+flags.DEFINE_string("logdir", "runs", "Where the run directories and tables go.")
+flags.DEFINE_string("export_dir", "saved_models", "Where the runs' SavedModels go.")
+flags.DEFINE_list("train_flags", [], "Extra flags for every training run, e.g. "
+                  "--train_flags=--num_actors=4,--checkpoint_minutes=30")
+flags.DEFINE_boolean("dry_run", False, "Only list the runs.")
+flags.mark_flag_as_required("experiment")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    experiment = check_experiment(FLAGS.experiment)
+    cells = plan(experiment, FLAGS.seeds, FLAGS.frames, FLAGS.games, FLAGS.nets)
+    if any(not f.startswith("--") for f in FLAGS.train_flags):
+        raise DrarlError(f"--train_flags must look like --name=value, got {FLAGS.train_flags}")
+    print(f"{experiment.description}: {len(cells)} runs of {FLAGS.frames:,} frames, "
+          f"{FLAGS.parallel} at a time, logs and tables in {FLAGS.logdir}", flush=True)
+    if FLAGS.dry_run:
+        for cell in cells:
+            print(" ", " ".join(cell.train_command(FLAGS.logdir, FLAGS.export_dir,
+                                                  FLAGS.train_flags)))
+        return
+    outcomes = run_grid(cells, FLAGS.logdir, FLAGS.export_dir, FLAGS.eval_episodes,
+                        FLAGS.parallel, FLAGS.train_flags,
+                        log=lambda line: print(line, flush=True))
+    names = {c.name for c in cells}
+    runs = [r for r in find_runs([FLAGS.logdir]) if r.path.name in names]
+    for path in write_report(experiment, runs, FLAGS.logdir):
+        print(f"wrote {path}")
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise DrarlError(f"{len(failed)} of {len(cells)} runs failed (the tables hold the "
+                         f"others); first: {failed[0].cell.name}: {failed[0].message}")
+
+
+if __name__ == "__main__":
+    start(main)

@@ -1,0 +1,39 @@
+"""The paper-format tables and learning curves of an experiment, from evaluated runs.
+
+  python scripts/tables.py --experiment=impala10 --runs=runs
+  python scripts/tables.py --experiment=ppo5 --runs=runs/a,runs/b --output_dir=report
+
+--runs takes run directories (runs/<algo>-<net>-<game>-s<seed> with an eval.json, from
+scripts/evaluate.py) or directories holding them. Writes <experiment>.md (with the
+paper's own numbers beside ours where it has the game), <experiment>.csv and
+<experiment>-curves.png.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from drarl_tf.experiments.grid import EXPERIMENTS, check_experiment  # noqa: E402
+from drarl_tf.experiments.report import write_report  # noqa: E402
+from drarl_tf.experiments.tables import find_runs  # noqa: E402
+from drarl_tf.runtime.cli import start  # noqa: E402
+
+flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
+flags.DEFINE_list("runs", ["runs"], "Run directories, or directories holding them.")
+flags.DEFINE_string("output_dir", ".", "Where the tables and the figure go.")
+flags.mark_flag_as_required("experiment")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    experiment = check_experiment(FLAGS.experiment)
+    runs = find_runs(FLAGS.runs)
+    for path in write_report(experiment, runs, FLAGS.output_dir):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    start(main)

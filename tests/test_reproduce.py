@@ -1,0 +1,86 @@
+"""The paper's tables: their maths against the paper's own numbers, and a tiny grid on
+Catch run end to end by scripts/reproduce.py."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from drarl_tf.experiments import tables
+from drarl_tf.experiments.grid import EXPERIMENTS, plan
+from drarl_tf.experiments.paper_results import TABLE1_IMPALA, TABLE2_A2C, TABLE3_PPO
+from tests.conftest import SCRIPTS
+
+# The "rate of increase" columns as printed in the paper, in its game order.
+PRINTED_RATES = {
+    "Table 1": [8.82, -1.05, -8.43, 1.44, 5.14, 2.72, 34.97, 7.56, 14.35, 39.74],
+    "Table 2": [2.55, 1.14, 8.79, 9.68, -19.91],
+    "Table 3": [29.91, 8.43, 10.17, 2.55, -11.52],
+}
+
+
+@pytest.mark.parametrize("paper", [TABLE1_IMPALA, TABLE2_A2C, TABLE3_PPO], ids=lambda p: p.name)
+def test_rates_and_caption_figures_recomputed_from_the_papers_scores(paper):
+    rates = [tables.rate_of_increase(base, new) for base, _, new, _ in paper.scores.values()]
+    np.testing.assert_allclose(np.round(rates, 2), PRINTED_RATES[paper.name], atol=0.011)
+    mean, median = tables.caption_figures(rates)
+    assert (round(mean, 2), round(median, 2)) == (paper.caption_mean, paper.caption_median)
+
+
+def test_table_1_caption_is_10_53_mean_and_6_35_median():
+    rows = tables.comparison_rows(
+        {g: {"impala": [b], "drarl": [d]} for g, (b, _, d, _) in TABLE1_IMPALA.scores.items()},
+        "impala", "drarl")
+    mean, median = tables.caption_figures([r.rate for r in rows])
+    assert f"{mean:.2f} {median:.2f}" == "10.53 6.35"
+
+
+def test_cells_rows_and_markdown_of_a_hand_computed_example():
+    scores = {"Pong": {"impala": [1.0, 3.0], "drarl": [3.0, 5.0]},
+              "Catch": {"impala": [-2.0], "drarl": [-1.0]}}
+    rows = tables.comparison_rows(scores, "impala", "drarl")
+    assert rows[0].baseline == tables.Cell(2.0, 1.0, 2)
+    assert rows[0].rate == pytest.approx(100.0)
+    assert rows[1].rate == pytest.approx(50.0)  # normalised by |baseline|
+    text = tables.comparison_markdown(rows, "IMPALA", "DRARL")
+    assert "| Pong | 2.00 (1.00) | 4.00 (1.00) | 100.00% |" in text
+    assert "75.00% mean and 75.00% median" in text
+    parsed = list(csv.DictReader(tables.comparison_csv(rows).splitlines()))
+    assert parsed[1]["game"] == "Catch" and float(parsed[1]["rate_of_increase_percent"]) == 50.0
+    assert tables.rate_of_increase(0.0, 1.0) != tables.rate_of_increase(0.0, 1.0)  # NaN
+
+
+def test_the_grids_are_the_papers():
+    assert len(plan(EXPERIMENTS["impala10"], 3, 1000)) == 10 * 2 * 3
+    assert {c.game for c in plan(EXPERIMENTS["a2c5"], 1, 1)} == set(TABLE2_A2C.scores)
+    ablation = plan(EXPERIMENTS["ablation"], 3, 1000)
+    assert {c.net for c in ablation} == {"impala", "large_impala", "simple_drarl", "drarl"}
+    assert {(c.algo, c.game) for c in ablation} == {("ppo", "Amidar")}
+
+
+def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
+    cmd = [sys.executable, str(SCRIPTS / "reproduce.py"), "--experiment=a2c5", "--games=Catch",
+           "--frames=2000", "--seeds=2", "--eval_episodes=10", "--parallel=2",
+           f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}",
+           "--train_flags=--log_interval_seconds=1000,--image_every_updates=0"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert out.stdout.count(" done a2c-") == 4
+    runs = tmp_path / "runs"
+    rows = list(csv.DictReader((runs / "a2c5.csv").read_text().splitlines()))
+    assert [r["game"] for r in rows] == ["Catch"]
+    assert rows[0]["baseline_seeds"] == rows[0]["treatment_seeds"] == "2"
+    for side in ("baseline", "treatment"):
+        assert -1.0 <= float(rows[0][f"{side}_mean"]) <= 1.0  # Catch returns are +-1
+    assert "| Catch |" in (runs / "a2c5.md").read_text()
+    assert (runs / "a2c5-curves.png").stat().st_size > 10_000
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count(" skipped a2c-") == 4
+
+    table = subprocess.run([sys.executable, str(SCRIPTS / "tables.py"), "--experiment=a2c5",
+                            f"--runs={runs}", f"--output_dir={tmp_path / 'report'}"],
+                           capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert (tmp_path / "report" / "a2c5.csv").read_text() == (runs / "a2c5.csv").read_text()
