@@ -2,6 +2,8 @@
 directory, so that runs/ and saved_models/ never land in the repository."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,3 +17,18 @@ SCRIPTS = REPO / "scripts"
 @pytest.fixture(autouse=True)
 def _run_in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+def start_impala_run(tmp_path, total_frames: int, stderr=subprocess.PIPE, export_dir=None):
+    """Starts `run_impala.py` on Catch (impala net) and returns once training has begun
+    (the first progress line with frames > 0); the caller reads the rest of its output."""
+    cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
+           f"--total_frames={total_frames}", "--log_interval_seconds=0.5",
+           f"--logdir={tmp_path}", f"--export_dir={export_dir or tmp_path / 'saved'}",
+           "--image_every_updates=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    for line in proc.stdout:
+        if "fps" in line and "frames 0/" not in line:
+            break
+    proc.args_list = cmd
+    return proc

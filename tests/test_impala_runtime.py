@@ -18,7 +18,7 @@ from drarl_tf.envs import make_catch_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
-from tests.conftest import SCRIPTS
+from tests.conftest import SCRIPTS, start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
             log_interval_seconds=1000.0)
@@ -134,14 +134,9 @@ def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path
     import json as json_lib
 
     saved = tmp_path / "saved"
-    cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
-           "--total_frames=100000000", "--log_interval_seconds=0.5", f"--logdir={tmp_path}",
-           f"--export_dir={saved}", "--image_every_updates=0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = start_impala_run(tmp_path, 100_000_000, stderr=subprocess.DEVNULL, export_dir=saved)
+    cmd = proc.args_list
     try:
-        for line in proc.stdout:
-            if "fps" in line and "frames 0/" not in line:
-                break  # training has started
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:

@@ -6,7 +6,6 @@ import multiprocessing as mp
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -24,7 +23,7 @@ from drarl_tf.impala.supervision import RestartBudget
 from drarl_tf.impala.transport import SharedWeights
 from drarl_tf.runtime.checkpoints import Checkpointer
 from drarl_tf.runtime.numerics import batch_statistics
-from tests.conftest import SCRIPTS
+from tests.conftest import start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
             log_interval_seconds=1000.0, image_every_updates=0)
@@ -127,14 +126,8 @@ def test_an_actor_that_keeps_dying_stops_the_run_with_one_line(tmp_path):
 
 def test_kill_9_of_an_actor_during_a_run_the_run_finishes_and_logs_the_restart(tmp_path):
     total = 16_000
-    cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
-           f"--total_frames={total}", "--log_interval_seconds=0.5", f"--logdir={tmp_path}",
-           f"--export_dir={tmp_path / 'saved'}", "--image_every_updates=0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_impala_run(tmp_path, total)
     try:
-        for line in proc.stdout:
-            if "fps" in line and "frames 0/" not in line:
-                break  # training has started
         actors = _spawned_children(proc.pid)
         assert len(actors) == 2, actors
         os.kill(actors[0], signal.SIGKILL)
@@ -147,14 +140,8 @@ def test_kill_9_of_an_actor_during_a_run_the_run_finishes_and_logs_the_restart(t
 
 
 def test_actors_exit_by_themselves_when_the_learner_is_killed(tmp_path):
-    cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
-           "--total_frames=100000000", "--log_interval_seconds=0.5", f"--logdir={tmp_path}",
-           "--image_every_updates=0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = start_impala_run(tmp_path, 100_000_000, stderr=subprocess.DEVNULL)
     try:
-        for line in proc.stdout:
-            if "fps" in line and "frames 0/" not in line:
-                break
         actors = _spawned_children(proc.pid)
         assert len(actors) == 2
         proc.kill()
