@@ -30,7 +30,7 @@ class A2CLearner:
 
     def __init__(self, config: A2CConfig, obs_shape, num_actions: int, frames_per_update: int):
         self.config = config
-        self.model = build_network(config.net, num_actions, obs_shape)
+        self.model = build_network(config.net, num_actions, obs_shape, precision=config.precision)
         total_updates = -(-config.total_frames // frames_per_update)
         self.optimizer = keras.optimizers.RMSprop(
             learning_rate=LinearDecay(config.learning_rate, total_updates),
@@ -47,8 +47,11 @@ class A2CLearner:
         )
         self._keys = tuple(spec)
         self._update = tf.function(self._step, input_signature=[spec])
+        self._loss_and_grads = (tf.function(self._loss_and_grads_fn, jit_compile=True)
+                                if config.xla else self._loss_and_grads_fn)
 
-    def _step(self, batch):
+    def _loss_and_grads_fn(self, batch):
+        """n-step returns, forward pass, loss and gradients (XLA-compiled with `--xla`)."""
         cfg = self.config
         # lambda = 1: the n-step returns, bootstrapped from V(x_T) (baselines' A2C).
         returns = gae_advantages(batch["rewards"], batch["values"][:-1], batch["values"][-1],
@@ -59,11 +62,16 @@ class A2CLearner:
             out = self.model(flat(obs), training=True)
             loss = a2c_loss(out["policy_logits"], out["value"], flat(batch["actions"]),
                             flat(returns), flat(batch["mask"]), cfg.value_coef, cfg.entropy_coef)
-        variables = self.model.trainable_variables
-        norm, skipped = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
-                                       variables, cfg.max_grad_norm)
+        grads = tape.gradient(loss.total, self.model.trainable_variables)
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
-                "entropy": loss.entropy, "grad_norm": norm, "nonfinite": skipped,
+                "entropy": loss.entropy}, grads
+
+    def _step(self, batch):
+        losses, grads = self._loss_and_grads(batch)
+        norm, skipped = apply_clipped_gradients(self.optimizer, grads,
+                                                self.model.trainable_variables,
+                                                self.config.max_grad_norm)
+        return {**losses, "grad_norm": norm, "nonfinite": skipped,
                 "learning_rate": self.optimizer.learning_rate}
 
     def update(self, rollout: dict) -> dict:

@@ -49,7 +49,7 @@ class PPOLearner:
     def __init__(self, config: PPOConfig, obs_shape, num_actions: int, frames_per_update: int,
                  seed: int = 0):
         self.config = config
-        self.model = build_network(config.net, num_actions, obs_shape)
+        self.model = build_network(config.net, num_actions, obs_shape, precision=config.precision)
         rollouts = -(-config.total_frames // frames_per_update)
         total_steps = rollouts * config.num_epochs * config.num_minibatches
         self.optimizer = keras.optimizers.Adam(
@@ -70,6 +70,8 @@ class PPOLearner:
             mask=tf.TensorSpec((M,), tf.float32),
         )
         self._minibatch_step = tf.function(self._step, input_signature=[self._mb_spec])
+        self._loss_and_grads = (tf.function(self._loss_and_grads_fn, jit_compile=True)
+                                if config.xla else self._loss_and_grads_fn)
         self._targets = tf.function(self._gae)
 
     def _gae(self, rewards, values, discounts, mask, behaviour_logits, actions):
@@ -78,7 +80,8 @@ class PPOLearner:
         old_log_probs = tfp.distributions.Categorical(logits=behaviour_logits).log_prob(actions)
         return gae.advantages, gae.returns, old_log_probs
 
-    def _step(self, mb):
+    def _loss_and_grads_fn(self, mb):
+        """Forward pass, PPO loss and gradients (XLA-compiled with `--xla`)."""
         cfg = self.config
         with tf.GradientTape() as tape:
             out = self.model(mb["obs"], training=True)
@@ -86,12 +89,17 @@ class PPOLearner:
                             mb["old_log_probs"], mb["old_values"], mb["advantages"],
                             mb["returns"], mb["mask"], cfg.clip_ratio, cfg.value_clip,
                             cfg.value_coef, cfg.entropy_coef)
-        variables = self.model.trainable_variables
-        norm, skipped = apply_clipped_gradients(self.optimizer, tape.gradient(loss.total, variables),
-                                       variables, cfg.max_grad_norm)
+        grads = tape.gradient(loss.total, self.model.trainable_variables)
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
                 "entropy": loss.entropy, "clip_fraction": loss.clip_fraction,
-                "approx_kl": loss.approx_kl, "grad_norm": norm, "nonfinite": skipped}
+                "approx_kl": loss.approx_kl}, grads
+
+    def _step(self, mb):
+        losses, grads = self._loss_and_grads(mb)
+        norm, skipped = apply_clipped_gradients(self.optimizer, grads,
+                                                self.model.trainable_variables,
+                                                self.config.max_grad_norm)
+        return {**losses, "grad_norm": norm, "nonfinite": skipped}
 
     def update(self, rollout: dict) -> dict:
         advantages, returns, old_log_probs = (x.numpy() for x in self._targets(

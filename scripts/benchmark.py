@@ -19,7 +19,7 @@ from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 
-flags.DEFINE_enum("mode", "all", ["env", "nets", "impala", "a2c", "ppo", "all"],
+flags.DEFINE_enum("mode", "all", ["env", "nets", "precision", "impala", "a2c", "ppo", "all"],
                   "What to measure.")
 flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
 flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
@@ -50,6 +50,10 @@ def main(argv):
     if FLAGS.mode in ("nets", "all"):
         results["nets"] = benchmark.nets_rates(FLAGS.nets, seconds=FLAGS.seconds)
         print("\n## Networks, float32, 84x84x4\n\n" + _table(results["nets"]))
+    if FLAGS.mode in ("precision", "all"):
+        results["precision"] = benchmark.precision_rates(FLAGS.nets, seconds=FLAGS.seconds)
+        print("\n## IMPALA train step by precision and XLA, 84x84x4, 20 x 32\n\n"
+              + _table(results["precision"]))
     if FLAGS.mode in ("impala", "all"):
         rows = []
         for net in FLAGS.nets:

@@ -213,3 +213,21 @@ def nets_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) -> list
             "train_samples_per_s": learner_rate(config, obs_shape, num_actions, seconds),
         })
     return rows
+
+
+def precision_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) -> list[dict]:
+    """IMPALA train-step samples/s per net for float32, mixed_bfloat16 and XLA, with
+    each setting's speed-up over float32 measured in the same run."""
+    rows = []
+    for net in nets:
+        base = None
+        for precision, xla in (("float32", False), ("mixed_bfloat16", False),
+                               ("float32", True), ("mixed_bfloat16", True)):
+            tf.keras.backend.clear_session()
+            config = ImpalaConfig(net=net, game="Pong", envs_per_actor=16, precision=precision,
+                                  xla=xla)
+            rate = learner_rate(config, obs_shape, num_actions, seconds)
+            base = rate if base is None else base
+            rows.append({"net": net, "precision": precision, "xla": str(xla),
+                         "train_samples_per_s": rate, "speedup_vs_float32": rate / base})
+    return rows

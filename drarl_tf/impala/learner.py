@@ -49,7 +49,8 @@ class Learner:
         self.trace_count = 0
         total_updates = -(-config.total_frames // frames_per_update)
         with self.strategy.scope():
-            self.model = build_network(config.net, num_actions, obs_shape)
+            self.model = build_network(config.net, num_actions, obs_shape,
+                                       precision=config.precision)
             self.optimizer = keras.optimizers.RMSprop(
                 learning_rate=LinearDecay(config.learning_rate, total_updates),
                 rho=config.rmsprop_decay,
@@ -59,12 +60,15 @@ class Learner:
             self.optimizer.build(self.model.trainable_variables)
         self._spec = batch_spec(config, obs_shape, num_actions)
         self._update = tf.function(self._distributed_update, input_signature=[self._spec])
+        self._loss_and_grads = (tf.function(self._loss_and_grads_fn, jit_compile=True)
+                                if config.xla else self._loss_and_grads_fn)
 
     @property
     def updates(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
-    def _replica_update(self, batch):
+    def _loss_and_grads_fn(self, batch):
+        """Forward pass, V-trace loss and gradients (XLA-compiled with `--xla`)."""
         cfg = self.config
         T1, B = tf.shape(batch["obs"])[0], tf.shape(batch["obs"])[1]
         with tf.GradientTape() as tape:
@@ -79,8 +83,15 @@ class Learner:
                 baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
                 clip_rho_threshold=cfg.clip_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
             )
+        grads = tape.gradient(loss.total, self.model.trainable_variables)
+        losses = {"loss/total": loss.total, "loss/policy": loss.policy,
+                  "loss/baseline": loss.baseline, "loss/entropy": loss.entropy}
+        return losses, grads
+
+    def _replica_update(self, batch):
+        cfg = self.config
+        losses, grads = self._loss_and_grads(batch)
         variables = self.model.trainable_variables
-        grads = tape.gradient(loss.total, variables)
         context = tf.distribute.get_replica_context()
         # The losses are sums over the batch, so the global gradient is the sum over
         # replicas; clip that, then hand each replica 1/n of it, since Keras sums again.
@@ -88,11 +99,7 @@ class Learner:
         grads, grad_norm = tf.clip_by_global_norm(grads, cfg.max_grad_norm)
         n = tf.cast(context.num_replicas_in_sync, tf.float32)
         skipped = apply_if_finite(self.optimizer, [g / n for g in grads], variables)
-        return {
-            "loss/total": loss.total, "loss/policy": loss.policy,
-            "loss/baseline": loss.baseline, "loss/entropy": loss.entropy,
-            "grad_norm": grad_norm / n, "nonfinite": skipped / n,
-        }
+        return {**losses, "grad_norm": grad_norm / n, "nonfinite": skipped / n}
 
     def _distributed_update(self, batch):
         self.trace_count += 1  # Python side effect: runs once per trace

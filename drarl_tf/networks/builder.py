@@ -60,9 +60,18 @@ def _section(x, index: int, channels: int, net: str):
     return x, mask
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise DrarlError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 def build_network(
     name: str, num_actions: int, obs_shape: Sequence[int] = (84, 84, 4),
-    input_dtype: str = "uint8",
+    input_dtype: str = "uint8", precision: str = "float32",
 ) -> keras.Model:
     """Builds a network of the paper (Fig. 2 and Fig. 5).
 
@@ -73,6 +82,9 @@ def build_network(
       input_dtype: "uint8" for acting, training and export; "float32" (pixel values
         0-255, same weights) for tools that differentiate through the input, such as
         tf-keras-vis's Grad-CAM, since a uint8 input cannot be watched by a tape.
+      precision: "float32", or "mixed_bfloat16": the torso computes in bfloat16
+        while its variables, the policy logits, the value and the masks stay float32
+        (worth it on CPUs with AVX512_BF16/AMX and on GPUs; see docs/benchmarks.md).
 
     Returns:
       A functional Keras model from uint8 `[B, H, W, C]` to a dict with
@@ -83,17 +95,24 @@ def build_network(
     shape = check_obs_shape(obs_shape)
     if int(num_actions) < 1:
         raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
-    obs = keras.Input(shape=shape, dtype=input_dtype, name="observation")
-    x = keras.layers.Rescaling(1.0 / 255.0, name=SCALE_LAYER)(obs)
-    masks = {}
-    for i, channels in enumerate(SECTION_CHANNELS):
-        x, mask = _section(x, i, channels, name)
-        if mask is not None:
-            masks[f"{MASK_PREFIX}{i}"] = mask
-    x = keras.layers.Identity(name=LAST_CONV_FEATURES)(x)
-    x = keras.layers.ReLU(name="torso_relu")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="torso_dense")(x)
+    check_precision(precision)
+    # Layers take the global dtype policy when they are made: set it for this build only.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        obs = keras.Input(shape=shape, dtype=input_dtype, name="observation")
+        x = keras.layers.Rescaling(1.0 / 255.0, name=SCALE_LAYER)(obs)
+        masks = {}
+        for i, channels in enumerate(SECTION_CHANNELS):
+            x, mask = _section(x, i, channels, name)
+            if mask is not None:
+                masks[f"{MASK_PREFIX}{i}"] = mask
+        x = keras.layers.Identity(name=LAST_CONV_FEATURES)(x)
+        x = keras.layers.ReLU(name="torso_relu")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="torso_dense")(x)
+    finally:
+        keras.config.set_dtype_policy(previous)
     logits = keras.layers.Dense(num_actions, name=POLICY_LOGITS, dtype="float32")(x)
     value = keras.layers.Dense(1, name="value_layer", dtype="float32")(x)
     value = keras.layers.Reshape((), name=VALUE, dtype="float32")(value)

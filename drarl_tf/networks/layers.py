@@ -86,7 +86,9 @@ class AttentionModule(keras.layers.Layer):
         m = self.mask_block(m)
         if self.downsample:
             # Resize to the trunk's size, not by a factor 2: 11 -> 6 -> 11.
-            m = tf.image.resize(m, tf.shape(x)[1:3], method="bilinear")
+            # Resized in float32 (what tf.image.resize computes in), with explicit casts
+            # both ways so that the gradient keeps one dtype per op under bfloat16.
+            m = tf.image.resize(tf.cast(m, tf.float32), tf.shape(x)[1:3], method="bilinear")
             m = tf.cast(m, x.dtype)
         m = tf.nn.relu(self.mask_conv0(m))
         return tf.sigmoid(self.mask_conv1(m))

@@ -6,7 +6,7 @@ import dataclasses
 
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks import check_net_name
+from drarl_tf.networks import check_net_name, check_precision
 from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
 
@@ -29,9 +29,14 @@ class RunConfig:
     # A non-finite loss or gradient never reaches the weights; then "stop" ends the run
     # (checkpoint of the last good state kept) or "skip" drops that batch and goes on.
     on_nonfinite: str = "stop"
+    # "mixed_bfloat16": the learner's network computes in bfloat16 (variables, logits,
+    # value, losses and optimiser state stay float32); "float32" is the paper's.
+    precision: str = "float32"
+    xla: bool = False  # compile the loss and gradient computation with XLA
 
     def __post_init__(self):
         self.net = check_net_name(self.net)
+        check_precision(self.precision)
         self.game = check_game(self.game)
         self._require_at_least_one("total_frames")
         for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",
