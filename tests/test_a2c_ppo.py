@@ -58,6 +58,14 @@ def test_resume_continues_frames_and_lr_schedule(tmp_path, algo, capsys):
     assert second.frames == 2 * first.frames and second.updates == 2 * first.updates
 
 
+def test_resume_restores_the_episode_statistics(tmp_path):
+    first = a2c.train(_config("a2c", tmp_path, total_frames=400, net="impala"))
+    assert first.episodes > 10
+    again = a2c.train(_config("a2c", tmp_path, total_frames=400, net="impala"))  # finished
+    # The mean return over the last games and the game count come back from the checkpoint.
+    assert (again.episodes, again.mean_return) == (first.episodes, first.mean_return)
+
+
 def test_ppo_learner_takes_epochs_times_minibatches_steps(tmp_path):
     result = ppo.train(_config("ppo", tmp_path, total_frames=64, net="impala"))
     assert result.updates == 1 * 2 * 2  # one rollout of 4 x 16, 2 epochs x 2 minibatches

@@ -18,6 +18,8 @@ from drarl_tf.runtime.numerics import batch_statistics
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import open_run_dir, run_name
 
+RETURN_WINDOW = 100  # games in the logged mean return
+
 
 @dataclasses.dataclass
 class TrainResult:
@@ -51,14 +53,24 @@ class TrainingSession:
         self.optimizer = optimizer
         self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
         self.episodes = tf.Variable(0, dtype=tf.int64, name="episodes")
+        # The last games' returns (the logged mean return's window), so that a resumed
+        # run reports the same statistics as an uninterrupted one.
+        self.recent_returns = tf.Variable(tf.zeros([RETURN_WINDOW], tf.float64),
+                                          name="recent_returns")
+        self.recent_count = tf.Variable(0, dtype=tf.int64, name="recent_count")
         self.checkpointer = Checkpointer(self.run.checkpoints, model=model, optimizer=optimizer,
-                                         frames=self.frames, episodes=self.episodes)
+                                         frames=self.frames, episodes=self.episodes,
+                                         recent_returns=self.recent_returns,
+                                         recent_count=self.recent_count)
         self.resumed = self.checkpointer.restore_latest()
         self.start_frames = int(self.frames.numpy())
         if self.resumed:
             self.log(f"resumed from {self.resumed} at {self.start_frames:,} frames")
         self.progress = Progress(self.name, config.total_frames, self.run.tb,
-                                 config.log_interval_seconds, start_frames=self.start_frames)
+                                 config.log_interval_seconds, start_frames=self.start_frames,
+                                 window=RETURN_WINDOW)
+        count = int(self.recent_count.numpy())
+        self.progress.returns.extend(self.recent_returns.numpy()[:count].tolist())
         self._last_checkpoint = time.monotonic()
         self._first_update: tuple[float, int] | None = None
         self._end: tuple[float, int] | None = None
@@ -121,6 +133,9 @@ class TrainingSession:
         now = int(self.frames.numpy())
         if now <= self.start_frames or now == self._saved_frames:
             return self.checkpointer.manager.latest_checkpoint
+        recent = list(self.progress.returns)
+        self.recent_returns.assign(recent + [0.0] * (RETURN_WINDOW - len(recent)))
+        self.recent_count.assign(len(recent))
         path = self.checkpointer.save(now)
         self._saved_frames = now
         self._last_checkpoint = time.monotonic()
