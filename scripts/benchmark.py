@@ -15,17 +15,19 @@ import platform  # noqa: E402
 
 from absl import flags  # noqa: E402
 
+from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 
-flags.DEFINE_enum("mode", "all", ["env", "nets", "precision", "impala", "a2c", "ppo", "all"],
+flags.DEFINE_enum("mode", "all", ["env", "nets", "precision", "impala", "scaling", "a2c", "ppo", "all"],
                   "What to measure.")
 flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
 flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
 flags.DEFINE_integer("num_envs", 32, "Envs for the env benchmark.")
 flags.DEFINE_integer("num_actors", 2, "IMPALA actor processes (end to end).")
 flags.DEFINE_integer("envs_per_actor", 16, "Envs per actor (end to end).")
+flags.DEFINE_list("actor_counts", ["1", "2", "4"], "Actor counts for --mode=scaling.")
 flags.DEFINE_float("seconds", 10.0, "Seconds per measurement.")
 flags.DEFINE_string("output_json", "", "Also write the results here.")
 FLAGS = flags.FLAGS
@@ -62,6 +64,14 @@ def main(argv):
             rows.append(benchmark.impala_end_to_end(config, FLAGS.seconds))
         results["impala"] = rows
         print("\n## IMPALA end to end (samples = agent steps)\n\n" + _table(rows))
+    if FLAGS.mode in ("scaling", "all"):
+        counts = [int(c) for c in FLAGS.actor_counts]
+        if any(c < 1 for c in counts):
+            raise DrarlError(f"--actor_counts must be >= 1, got {FLAGS.actor_counts}")
+        results["scaling"] = [row for net in FLAGS.nets for row in benchmark.impala_scaling(
+            net, FLAGS.game, counts, FLAGS.envs_per_actor, FLAGS.seconds)]
+        print("\n## IMPALA end to end by number of actors (batch 32 unrolls)\n\n"
+              + _table(results["scaling"]))
     for algo in ("a2c", "ppo"):
         if FLAGS.mode not in (algo, "all"):
             continue

@@ -231,3 +231,23 @@ def precision_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) ->
             rows.append({"net": net, "precision": precision, "xla": str(xla),
                          "train_samples_per_s": rate, "speedup_vs_float32": rate / base})
     return rows
+
+
+def impala_scaling(net: str, game: str, actor_counts, envs_per_actor: int,
+                   seconds: float) -> list[dict]:
+    """IMPALA end to end with each number of actors (the batch stays 32 unrolls), with
+    the end-to-end / learner-only ratio and the gain of each added actor over the
+    previous count, all measured in this run."""
+    rows, previous = [], None
+    for n in actor_counts:
+        tf.keras.backend.clear_session()
+        config = ImpalaConfig(net=net, game=game, num_actors=n, envs_per_actor=envs_per_actor,
+                              queue_size=max(8, 2 * n))
+        row = impala_end_to_end(config, seconds)
+        rate = row["end_to_end_samples_per_s"]
+        row["ratio_to_learner_only"] = rate / row["learner_samples_per_s"]
+        row["gain_per_added_actor"] = (float("nan") if previous is None else
+                                       (rate / previous[1] - 1.0) / (n - previous[0]))
+        previous = (n, rate)
+        rows.append(row)
+    return rows
