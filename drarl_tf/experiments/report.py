@@ -30,7 +30,9 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
     games = _games_in_order(experiment, runs)
     scores = tables.scores_by_game(runs, experiment.algo, games)
     frames = sorted({r.trained_frames for r in runs})
-    header = (f"# {experiment.description}\n\nReproduced by drarl_tf: {len(runs)} runs, "
+    games_note = ("" if set(games) == set(experiment.games) else
+                  f" on {', '.join(games)} instead of the paper's games")
+    header = (f"# {experiment.description}\n\nReproduced by drarl_tf{games_note}: {len(runs)} runs, "
               f"trained for {', '.join(f'{f:,}' for f in frames)} frames each (the paper: "
               f"200,000,000); scores are each run's evaluation mean (eval.json), mean (std) "
               f"over seeds.\n\n")

@@ -103,7 +103,8 @@ def comparison_markdown(rows: list[Row], baseline: str, treatment: str,
     seeds = sorted({c.seeds for r in rows for c in (r.baseline, r.treatment) if c.seeds})
     caption = (f"\n{treatment} shows {_fmt_rate(mean)} mean and {_fmt_rate(median)} median "
                f"higher performance over {baseline} ({baseline}-normalised), over "
-               f"{len(rows)} games, {'/'.join(map(str, seeds)) or 0} seeds per cell.")
+               f"{len(rows)} game{'s' if len(rows) != 1 else ''}, "
+               f"{'/'.join(map(str, seeds)) or 0} seeds per cell.")
     if paper:
         caption += (f" The paper ({paper.name}): {paper.caption_mean:.2f}% mean and "
                     f"{paper.caption_median:.2f}% median over its {len(paper.scores)} games.")
