@@ -51,7 +51,8 @@ def test_xla_gives_the_same_impala_update(net):
         np.testing.assert_allclose(m0[-1][k], m1[-1][k], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("module, config_cls", [(a2c, a2c.A2CConfig), (ppo, ppo.PPOConfig)])
+@pytest.mark.parametrize("module, config_cls", [
+    pytest.param(a2c, a2c.A2CConfig, marks=pytest.mark.slow), (ppo, ppo.PPOConfig)])
 def test_a2c_and_ppo_run_with_bfloat16_and_xla(tmp_path, module, config_cls):
     config = config_cls(net="drarl", game="Catch", total_frames=800, num_envs=4,
                         unroll_length=5, precision="mixed_bfloat16", xla=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import multiprocessing as mp
 import time
 from multiprocessing import connection as mp_connection
@@ -18,7 +17,7 @@ class ActorPool:
 
     A dead actor is seen at once (its pipe reaches end of file; the complete unrolls
     it sent before are still read) and restarted with a fresh seed while the others
-    keep feeding the learner. `get()` serves the actors' unrolls in arrival order.
+    keep feeding the learner.
     """
 
     def __init__(self, config: ImpalaConfig, env_fn, weights_shapes, seed: int, warn=warn):
@@ -32,7 +31,7 @@ class ActorPool:
         self.processes: list = [None] * n
         self.connections: list = [None] * n
         self.starts = [0] * n
-        self._ready: collections.deque = collections.deque()
+        self._next = 0  # the actor served first when several are ready
 
     @property
     def restarts(self) -> int:
@@ -70,22 +69,28 @@ class ActorPool:
         self.budget.died(i, how)
         self._spawn(i)
 
-    def _poll(self, timeout: float) -> None:
-        for conn in mp_connection.wait(self.connections, timeout):
-            i = self.connections.index(conn)
+    def get(self, timeout: float = 0.5) -> dict:
+        """The next unroll, taking ready actors in turn; restarts actors that died meanwhile.
+
+        One message is read per call, so each actor's pipe and outbox stay the only
+        buffers: actors block when they are `capacity` unrolls ahead of the learner.
+        """
+        while True:
+            ready = mp_connection.wait(self.connections, timeout)
+            if not ready:
+                continue
+            # Round robin over the ready actors, from the one after the last served.
+            n = len(self.connections)
+            order = sorted(ready, key=lambda c: (self.connections.index(c) - self._next) % n)
+            i = self.connections.index(order[0])
+            self._next = (i + 1) % n
             try:
-                item = conn.recv()
+                item = self.connections[i].recv()
             except (EOFError, OSError):
                 self._replace(i)
                 continue
             self.budget.delivered(i)
-            self._ready.append(item)
-
-    def get(self, timeout: float = 0.5) -> dict:
-        """The next unroll; restarts actors that died meanwhile."""
-        while not self._ready:
-            self._poll(timeout)
-        return self._ready.popleft()
+            return item
 
     def close(self, timeout: float = 10.0) -> None:
         self.stop.set()

@@ -79,11 +79,13 @@ class StopFlag:
 
 class Outbox:
     """Sends an actor's unrolls down its own pipe from a background thread, so that the
-    actor keeps acting while the learner reads; holds at most `capacity` unrolls."""
+    actor keeps acting while the learner reads. At most `capacity` unrolls are queued
+    or being sent: `put` blocks until the learner has taken one of them."""
 
     def __init__(self, connection, capacity: int):
         self._connection = connection
-        self._queue: queue_lib.Queue = queue_lib.Queue(maxsize=capacity)
+        self._queue: queue_lib.Queue = queue_lib.Queue()
+        self._slots = threading.BoundedSemaphore(capacity)
         self._thread = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
         self._thread.start()
 
@@ -94,13 +96,12 @@ class Outbox:
                 self._connection.send(item)
             except (OSError, EOFError):  # the learner has gone
                 return
+            self._slots.release()
 
     def put(self, item, stop: StopFlag) -> bool:
         """Queues `item`; False if the actor should stop (stop flag set or learner gone)."""
         while not stop.is_set() and self._thread.is_alive():
-            try:
-                self._queue.put(item, timeout=0.2)
+            if self._slots.acquire(timeout=0.2):
+                self._queue.put(item)
                 return True
-            except queue_lib.Full:
-                continue
         return False
