@@ -308,3 +308,36 @@ def test_a_killed_ray_actor_is_restarted(local_ray):
         assert "actor 0 died (Ray actor lost" in warnings[0]
     finally:
         pool.close()
+
+
+def test_a_signal_in_the_middle_of_an_update_lets_it_finish_before_the_checkpoint(
+        tmp_path, monkeypatch):
+    # SIGTERM arrives during the 6th PPO minibatch step (the 2nd rollout's update of
+    # 2 epochs x 2 minibatches); the update must complete, so that the checkpoint's
+    # optimizer steps match its frame count.
+    original_init = ppo.PPOLearner.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        step, calls = self._minibatch_step, [0]
+
+        def counted(minibatch):
+            calls[0] += 1
+            if calls[0] == 6:
+                signal.raise_signal(signal.SIGTERM)
+            return step(minibatch)
+
+        self._minibatch_step = counted
+
+    monkeypatch.setattr(ppo.PPOLearner, "__init__", init)
+    config = ppo.PPOConfig(net="impala", game="Catch", total_frames=10_000, num_envs=4,
+                           unroll_length=16, num_minibatches=2, num_epochs=2,
+                           logdir=str(tmp_path), log_interval_seconds=1000.0,
+                           image_every_updates=0)
+    result = ppo.train(config)
+    assert result.interrupted
+    assert (result.frames, result.updates) == (2 * 64, 2 * 4)
+    reader = tf.train.load_checkpoint(str(tmp_path / "ppo-impala-Catch-s0" / "checkpoints"))
+    names = reader.get_variable_to_shape_map()
+    assert reader.get_tensor(next(n for n in names if n.startswith("frames/"))) == 128
+    assert reader.get_tensor(next(n for n in names if n.startswith("optimizer/_iterations"))) == 8

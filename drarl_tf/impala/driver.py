@@ -59,7 +59,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                 f"({learner.model.count_params():,} params), logs in {session.run.root}")
     try:
         with session.stop_on_interrupt():
-            while not session.finished:
+            while session.running:
                 items = [pool.get() for _ in range(config.messages_per_batch)]
                 batch = _assemble(items)
                 metrics = learner.update(batch)

@@ -66,7 +66,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         update_seconds = 0.0
         try:
             with session.stop_on_interrupt():
-                while not session.finished:
+                while session.running:
                     rollout = collector.collect()
                     start = time.perf_counter()
                     metrics = learner.update(rollout)

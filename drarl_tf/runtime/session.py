@@ -78,20 +78,46 @@ class TrainingSession:
         self._images = None
         self._records = 0
         self.interrupted = False
+        self.stop_requested = False  # set by the first Ctrl-C / SIGTERM, see stop_on_interrupt
         self._saved_frames = self.start_frames
         self.skipped_updates = 0  # updates dropped for a non-finite loss (on_nonfinite="skip")
 
     @contextlib.contextmanager
     def stop_on_interrupt(self):
-        """Turns the first Ctrl-C (or SIGTERM, see `runtime.cli`) inside the block into a
-        clean stop: the caller then shuts down and `close()` writes the checkpoint and
-        SavedModel. A second Ctrl-C during that quits at once."""
+        """Inside the block, the first Ctrl-C (or SIGTERM) only sets `stop_requested`: the
+        trainer finishes the update in progress, so that the checkpoint that `close()`
+        writes holds whole updates only (frames, weights and LR step agree). A second
+        Ctrl-C quits at once. Outside the main thread signals cannot be caught, and a
+        KeyboardInterrupt stops the loop where it is, as before."""
+        import signal
+        import threading
+
+        def request_stop(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = self.interrupted = True
+            self.log("interrupted: finishing this update, then writing a checkpoint and the "
+                     "SavedModel (Ctrl-C again to quit at once)")
+
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
         try:
             yield
         except KeyboardInterrupt:
+            if self.stop_requested:  # the second Ctrl-C: quit without writing anything
+                raise
             self.interrupted = True
-            self.log("interrupted: writing a checkpoint and the SavedModel "
-                     "(Ctrl-C again to quit at once)")
+            self.log("interrupted: writing a checkpoint and the SavedModel")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def running(self) -> bool:
+        """True until the frame budget is spent or a stop was requested."""
+        return not self.finished and not self.stop_requested
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
