@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,8 +91,6 @@ class TrainingSession:
         writes holds whole updates only (frames, weights and LR step agree). A second
         Ctrl-C quits at once. Outside the main thread signals cannot be caught, and a
         KeyboardInterrupt stops the loop where it is, as before."""
-        import signal
-        import threading
 
         def request_stop(signum, frame):
             if self.stop_requested:
