@@ -4,6 +4,7 @@ the lock-free weight broadcast, full disks."""
 import functools
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import time
@@ -187,7 +188,8 @@ def test_an_injected_nan_stops_impala_with_the_last_good_checkpoint(tmp_path, ca
     with pytest.raises(DrarlError, match="non-finite loss or gradients.*on_nonfinite=skip"):
         train(config, env_fn=env_fn)
     err = capsys.readouterr().err
-    assert "rewards [" in err and "with 1 non-finite of 20" in err  # the batch statistics
+    # The batch statistics: each actor injects one NaN, so one or both are in the batch.
+    assert re.search(r"batch: rewards \[[^\]]*\] with [12] non-finite of 20;", err), err
     checkpoints = tmp_path / "impala-impala-Catch-s0" / "checkpoints"
     reader = tf.train.load_checkpoint(str(checkpoints))
     frames = reader.get_tensor(next(k for k in reader.get_variable_to_shape_map()
