@@ -63,6 +63,30 @@ def test_resume_restores_the_episode_statistics(tmp_path):
     assert (again.episodes, again.mean_return) == (first.episodes, first.mean_return)
 
 
+def test_target_return_stops_after_a_full_window_and_a_higher_one_trains_on(tmp_path, capsys):
+    # Catch returns are in [-1, 1]: -1 is reached as soon as 100 games are done.
+    first = a2c.train(_config("a2c", tmp_path, total_frames=100_000, net="impala",
+                              target_return=-1.0))
+    assert first.target_reached and not first.interrupted
+    assert first.episodes >= 100 and first.frames < 5_000  # ~10 frames a game, 2 per update
+    out = capsys.readouterr().out
+    assert "reached the target -1 at" in out
+    again = a2c.train(_config("a2c", tmp_path, total_frames=100_000, net="impala",
+                              target_return=-1.0))
+    assert "already reached the target return" in capsys.readouterr().out
+    assert (again.frames, again.updates) == (first.frames, first.updates)
+    # An unreachable target (Catch's best is +1) trains on to the frame budget.
+    more = a2c.train(_config("a2c", tmp_path, total_frames=first.frames + 200, net="impala",
+                             target_return=2.0))
+    assert more.frames >= first.frames + 200 and not more.target_reached
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_target_return_must_be_finite(value):
+    with pytest.raises(DrarlError, match="target_return must be a finite number"):
+        ppo.PPOConfig(target_return=value)
+
+
 def test_ppo_learner_takes_epochs_times_minibatches_steps(tmp_path):
     result = ppo.train(_config("ppo", tmp_path, total_frames=64, net="impala"))
     assert result.updates == 1 * 2 * 2  # one rollout of 4 x 16, 2 epochs x 2 minibatches

@@ -45,7 +45,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
     learner = Learner(config, obs_shape, num_actions, frames_per_update)
     session = TrainingSession("impala", config, probe, learner.model, learner.optimizer)
     if session.finished:
-        session.log(f"already finished ({session.start_frames:,} frames)")
+        session.log(session.finished_message())
         return session.close()
 
     # Actor seeds depend on where the run resumes, so a resumed run is reproducible too.

@@ -23,7 +23,7 @@ def define_config_flags(config_cls) -> None:
             flags.DEFINE_boolean(name, default, help_text, **owner)
         elif isinstance(default, int):
             flags.DEFINE_integer(name, default, help_text, **owner)
-        elif isinstance(default, float):
+        elif isinstance(default, float) or (default is None and "float" in str(field.type)):
             flags.DEFINE_float(name, default, help_text, **owner)
         else:
             flags.DEFINE_string(name, default, help_text, **owner)
@@ -48,7 +48,7 @@ def training_main(config_cls, train_fn):
             raise DrarlError(f"unexpected arguments {argv[1:]}; flags look like --game=Pong")
         result = train_fn(config_from_flags(config_cls))
         status = ("stopped early; rerun the same command to resume" if result.interrupted
-                  else "done")
+                  else "reached the target return" if result.target_reached else "done")
         print(f"{status}: {result.frames:,} frames, {result.updates:,} updates, mean return "
               f"{result.mean_return:.2f} over the last {min(result.episodes, 100)} games; "
               f"run directory {result.run_dir}", flush=True)

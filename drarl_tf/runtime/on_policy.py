@@ -53,7 +53,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         learner = make_learner(env.obs_shape, env.num_actions, frames_per_update)
         session = TrainingSession(algo, config, env, learner.model, learner.optimizer)
         if session.finished:
-            session.log(f"already finished ({session.start_frames:,} frames)")
+            session.log(session.finished_message())
             return session.close()
         # Seeded by where the run (re)starts, so a resumed run is reproducible too.
         seed = config.seed * 1_000_003 + session.start_frames // frames_per_update

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
@@ -33,6 +34,9 @@ class RunConfig:
     # value, losses and optimiser state stay float32); "float32" is the paper's.
     precision: str = "float32"
     xla: bool = False  # compile the loss and gradient computation with XLA
+    # Stop early once the mean return over the last 100 full games reaches this (unset:
+    # train for total_frames). A resumed run may set or change it.
+    target_return: float | None = None
 
     def __post_init__(self):
         self.net = check_net_name(self.net)
@@ -50,6 +54,8 @@ class RunConfig:
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise DrarlError(f"unknown on_nonfinite '{self.on_nonfinite}'; choose one of "
                              f"{', '.join(NONFINITE_ACTIONS)}")
+        if self.target_return is not None and not math.isfinite(self.target_return):
+            raise DrarlError(f"target_return must be a finite number, got {self.target_return}")
         if self.reward_clip < 0:
             raise DrarlError(f"reward_clip must be >= 0 (0 disables it), got {self.reward_clip}")
 

@@ -34,6 +34,7 @@ class TrainResult:
     steady_fps: float = float("nan")  # frames/s from the first update to the end (no start-up)
     metrics: dict = dataclasses.field(default_factory=dict)  # the last update's losses etc.
     interrupted: bool = False  # stopped early by Ctrl-C / SIGTERM (checkpoint and export written)
+    target_reached: bool = False  # stopped early at config.target_return
 
 
 class TrainingSession:
@@ -83,6 +84,7 @@ class TrainingSession:
         self.stop_requested = False  # set by the first Ctrl-C / SIGTERM, see stop_on_interrupt
         self._saved_frames = self.start_frames
         self.skipped_updates = 0  # updates dropped for a non-finite loss (on_nonfinite="skip")
+        self._announced_target = False
 
     @contextlib.contextmanager
     def stop_on_interrupt(self):
@@ -116,15 +118,32 @@ class TrainingSession:
 
     @property
     def running(self) -> bool:
-        """True until the frame budget is spent or a stop was requested."""
+        """True until the frame budget is spent, the target return is reached or a stop
+        was requested."""
         return not self.finished and not self.stop_requested
+
+    @property
+    def target_reached(self) -> bool:
+        """The mean return over the last 100 full games (a full window) is at least
+        `config.target_return`."""
+        target = getattr(self.config, "target_return", None)
+        return (target is not None and len(self.progress.returns) >= RETURN_WINDOW
+                and self.progress.mean_return >= target)
+
+    def finished_message(self) -> str:
+        frames = int(self.frames.numpy())
+        if self.target_reached:
+            return (f"already reached the target return ({self.progress.mean_return:.2f} >= "
+                    f"{self.config.target_return:g} over the last {RETURN_WINDOW} games) at "
+                    f"{frames:,} frames; a higher --target_return trains on")
+        return f"already finished ({frames:,} frames)"
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
 
     @property
     def finished(self) -> bool:
-        return int(self.frames.numpy()) >= self.config.total_frames
+        return int(self.frames.numpy()) >= self.config.total_frames or self.target_reached
 
     @property
     def updates(self) -> int:
@@ -178,6 +197,11 @@ class TrainingSession:
             self._first_update = (time.monotonic(), now)
         self.progress.add_episodes(episode_returns, now)
         self.episodes.assign_add(len(episode_returns))
+        if len(episode_returns) and self.target_reached and not self._announced_target:
+            self._announced_target = True
+            self.log(f"mean return {self.progress.mean_return:.2f} over the last "
+                     f"{RETURN_WINDOW} games reached the target {self.config.target_return:g} "
+                     f"at {now:,} frames: stopping")
         self.metrics = metrics
         self.progress.maybe_log(now, metrics)
         every = self.config.image_every_updates
@@ -222,4 +246,4 @@ class TrainingSession:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
         return TrainResult(str(self.run.root), final, self.updates, int(self.episodes.numpy()),
                            self.progress.mean_return, self.resumed, steady, dict(self.metrics),
-                           self.interrupted)
+                           self.interrupted, self.target_reached)
