@@ -4,6 +4,7 @@
   python scripts/reproduce.py --experiment=ablation --parallel=2
   python scripts/reproduce.py --experiment=a2c5 --games=Catch --frames=20000 --seeds=2 \\
       --eval_episodes=50                                        # a CPU-sized check
+  python scripts/reproduce.py --experiment=cpu_pong             # PPO on Pong on a CPU
 
 Each cell (game x net x seed) is an ordinary run directory under --logdir; a cell
 already evaluated at --frames is skipped, an unfinished one resumes. The tables
@@ -20,7 +21,6 @@ from absl import flags  # noqa: E402
 from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.experiments.grid import (  # noqa: E402
     EXPERIMENTS,
-    PAPER_FRAMES,
     check_experiment,
     plan,
     run_grid,
@@ -30,15 +30,18 @@ from drarl_tf.experiments.tables import find_runs  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
-flags.DEFINE_integer("frames", PAPER_FRAMES, "Training frames per run (the paper: 200M).")
-flags.DEFINE_integer("seeds", 3, "Seeds per game and net (the paper: 3).")
+flags.DEFINE_integer("frames", None, "Training frames per run (default: the experiment's; "
+                     "the paper's: 200M).")
+flags.DEFINE_integer("seeds", None, "Seeds per game and net (default: the experiment's; the "
+                     "paper's: 3).")
 flags.DEFINE_list("games", None, "Games instead of the experiment's own (e.g. Catch, Pong).")
 flags.DEFINE_list("nets", None, "Nets instead of the experiment's own.")
 flags.DEFINE_integer("parallel", 1, "Runs trained at once.")
 flags.DEFINE_integer("eval_episodes", 200, "Full games per evaluation (the paper: 200).")
 flags.DEFINE_string("logdir", "runs", "Where the run directories and tables go.")
 flags.DEFINE_string("export_dir", "saved_models", "Where the runs' SavedModels go.")
-flags.DEFINE_list("train_flags", [], "Extra flags for every training run, e.g. "
+flags.DEFINE_list("train_flags", None, "Extra flags for every training run instead of the "
+                  "experiment's own (cpu_pong: --target_return=15), e.g. "
                   "--train_flags=--num_actors=4,--checkpoint_minutes=30")
 flags.DEFINE_boolean("dry_run", False, "Only list the runs.")
 flags.mark_flag_as_required("experiment")
@@ -48,18 +51,22 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     experiment = check_experiment(FLAGS.experiment)
-    cells = plan(experiment, FLAGS.seeds, FLAGS.frames, FLAGS.games, FLAGS.nets)
-    if any(not f.startswith("--") for f in FLAGS.train_flags):
-        raise DrarlError(f"--train_flags must look like --name=value, got {FLAGS.train_flags}")
-    print(f"{experiment.description}: {len(cells)} runs of {FLAGS.frames:,} frames, "
+    frames = experiment.frames if FLAGS.frames is None else FLAGS.frames
+    seeds = experiment.seeds if FLAGS.seeds is None else FLAGS.seeds
+    train_flags = (list(experiment.train_flags) if FLAGS.train_flags is None
+                   else FLAGS.train_flags)
+    cells = plan(experiment, seeds, frames, FLAGS.games, FLAGS.nets)
+    if any(not f.startswith("--") for f in train_flags):
+        raise DrarlError(f"--train_flags must look like --name=value, got {train_flags}")
+    print(f"{experiment.description}: {len(cells)} runs of {frames:,} frames, "
           f"{FLAGS.parallel} at a time, logs and tables in {FLAGS.logdir}", flush=True)
     if FLAGS.dry_run:
         for cell in cells:
             print(" ", " ".join(cell.train_command(FLAGS.logdir, FLAGS.export_dir,
-                                                  FLAGS.train_flags)))
+                                                  train_flags)))
         return
     outcomes = run_grid(cells, FLAGS.logdir, FLAGS.export_dir, FLAGS.eval_episodes,
-                        FLAGS.parallel, FLAGS.train_flags,
+                        FLAGS.parallel, train_flags,
                         log=lambda line: print(line, flush=True))
     names = {c.name for c in cells}
     runs = [r for r in find_runs([FLAGS.logdir]) if r.path.name in names]

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from drarl_tf.experiments import tables
-from drarl_tf.experiments.grid import EXPERIMENTS, plan
+from drarl_tf.experiments.grid import (
+    EXPERIMENTS,
+    evaluated_frames,
+    exported_frames,
+    plan,
+    run_cell,
+)
 from drarl_tf.experiments.paper_results import TABLE1_IMPALA, TABLE2_A2C, TABLE3_PPO
 from tests.conftest import SCRIPTS
 
@@ -53,6 +59,7 @@ def test_cells_rows_and_markdown_of_a_hand_computed_example():
 
 
 def test_the_grids_are_the_papers():
+    assert all(e.in_paper for n, e in EXPERIMENTS.items() if n != "cpu_pong")
     assert len(plan(EXPERIMENTS["impala10"], 3, 1000)) == 10 * 2 * 3
     assert {c.game for c in plan(EXPERIMENTS["a2c5"], 1, 1)} == set(TABLE2_A2C.scores)
     ablation = plan(EXPERIMENTS["ablation"], 3, 1000)
@@ -84,3 +91,24 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert table.returncode == 0, table.stderr[-2000:]
     assert (tmp_path / "report" / "a2c5.csv").read_text() == (runs / "a2c5.csv").read_text()
+
+
+def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluated(tmp_path):
+    experiment = EXPERIMENTS["cpu_pong"]
+    assert experiment.train_flags == ("--target_return=15",) and experiment.seeds == 1
+    (cell,) = plan(experiment, 1, 100_000, games=["Catch"], nets=["impala"])
+    # Catch's returns are in [-1, 1]: a target of -1 is reached after the first 100 games.
+    flags = ["--target_return=-1", "--log_interval_seconds=1000", "--image_every_updates=0"]
+    logdir, export_dir = str(tmp_path / "runs"), str(tmp_path / "saved")
+    lines = []
+    first = run_cell(cell, logdir, export_dir, 10, flags, echo=lines.append)
+    assert first.status == "done", first.message
+    assert any("reached the target return" in line for line in lines)  # echoed progress
+    frames = evaluated_frames(logdir, cell)
+    assert 0 < frames < 100_000 and frames == exported_frames(export_dir, cell)
+    again = run_cell(cell, logdir, export_dir, 10, flags)
+    assert again.status == "done", again.message
+    run = tmp_path / "runs" / cell.name
+    assert "already reached the target return" in (run / "train.log").read_text()
+    assert (run / "eval.log").read_text().count("$ ") == 1  # evaluated once
+    assert evaluated_frames(logdir, cell) == frames

@@ -27,6 +27,10 @@ class Experiment:
     games: tuple[str, ...]
     nets: tuple[str, ...]
     description: str
+    frames: int = PAPER_FRAMES  # per run, unless --frames says otherwise
+    seeds: int = 3
+    train_flags: tuple[str, ...] = ()  # passed to every training run unless overridden
+    in_paper: bool = True
 
 
 EXPERIMENTS = {
@@ -42,6 +46,12 @@ EXPERIMENTS = {
         Experiment("ablation", "ppo", ("Amidar",),
                    ("impala", "large_impala", "simple_drarl", "drarl"),
                    "Table 4: PPO on Amidar with the four networks"),
+        # Not in the paper: a real game learnt on a CPU (docs/cpu_atari.md). Each run
+        # stops at a mean return of +15 over 100 games, or at 10M frames.
+        Experiment("cpu_pong", "ppo", ("Pong",), ("drarl", "impala"),
+                   "PPO on Pong on a CPU, DRARL vs IMPALA nets, to +15 or 10M frames",
+                   frames=10_000_000, seeds=1, train_flags=("--target_return=15",),
+                   in_paper=False),
     )
 }
 
@@ -98,6 +108,15 @@ def evaluated_frames(logdir: str, cell: Cell) -> int:
         return 0
 
 
+def exported_frames(export_dir: str, cell: Cell) -> int:
+    """Frames the cell's exported SavedModel was trained for (0 if none)."""
+    path = Path(export_dir) / cell.name / "assets" / "drarl_metadata.json"
+    try:
+        return int(json.loads(path.read_text()).get("frames", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 @dataclasses.dataclass(frozen=True)
 class CellOutcome:
     cell: Cell
@@ -106,11 +125,21 @@ class CellOutcome:
     message: str = ""
 
 
-def _run_logged(command: list[str], log_path: Path) -> int:
+def _run_logged(command: list[str], log_path: Path, echo=None) -> int:
+    """Runs `command` with its output appended to `log_path` and, if `echo` is given,
+    passed line by line to it as well (progress in the terminal)."""
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        if echo is None:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, bufsize=1) as child:
+            for line in child.stdout:
+                log.write(line)
+                log.flush()
+                echo(line.rstrip("\n"))
+        return child.returncode
 
 
 def _last_error(log_path: Path) -> str:
@@ -120,19 +149,24 @@ def _last_error(log_path: Path) -> str:
 
 
 def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
-             extra_flags=()) -> CellOutcome:
-    """Trains (or resumes) `cell`, then evaluates it; a cell already evaluated at its
-    frame budget is skipped. Output goes to `<logdir>/<run>/{train,eval}.log`."""
+             extra_flags=(), echo=None) -> CellOutcome:
+    """Trains (or resumes) `cell`, then evaluates it unless its evaluation is of the
+    model just exported (a run that stopped early at `--target_return` is not trained
+    or evaluated again); a cell already evaluated at its frame budget is skipped.
+    Output goes to `<logdir>/<run>/{train,eval}.log`, and to `echo` if given."""
     start = time.monotonic()
     if evaluated_frames(logdir, cell) >= cell.frames:
         return CellOutcome(cell, "skipped", 0.0)
     run_dir = Path(logdir) / cell.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    for what, command in (
-            ("train", cell.train_command(logdir, export_dir, extra_flags)),
-            ("eval", cell.eval_command(logdir, export_dir, eval_episodes))):
+    steps = [("train", lambda: cell.train_command(logdir, export_dir, extra_flags)),
+             ("eval", lambda: cell.eval_command(logdir, export_dir, eval_episodes))]
+    for what, command in steps:
+        if what == "eval" and 0 < exported_frames(export_dir, cell) == evaluated_frames(
+                logdir, cell):
+            break  # the exported model is the one already evaluated
         log_path = run_dir / f"{what}.log"
-        if _run_logged(command, log_path) != 0:
+        if _run_logged(command(), log_path, echo) != 0:
             return CellOutcome(cell, "failed", time.monotonic() - start,
                                f"{what} failed: {_last_error(log_path)} (see {log_path})")
     return CellOutcome(cell, "done", time.monotonic() - start)
@@ -140,8 +174,8 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
 
 def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int = 200,
              parallel: int = 1, extra_flags=(), log=print) -> list[CellOutcome]:
-    """Runs every cell, `parallel` at a time; one line per finished cell. A failed cell
-    does not stop the others."""
+    """Runs every cell, `parallel` at a time; one line per finished cell (and, with
+    `parallel=1`, each run's own progress lines). A failed cell does not stop the others."""
     if parallel < 1:
         raise DrarlError(f"parallel must be >= 1, got {parallel}")
     if eval_episodes < 1:
@@ -150,7 +184,8 @@ def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int
     start = time.monotonic()
 
     def work(cell: Cell) -> CellOutcome:
-        outcome = run_cell(cell, logdir, export_dir, eval_episodes, extra_flags)
+        outcome = run_cell(cell, logdir, export_dir, eval_episodes, extra_flags,
+                           echo=log if parallel == 1 else None)
         done.append(outcome)
         elapsed = time.monotonic() - start
         left = len(cells) - len(done)

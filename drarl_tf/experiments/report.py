@@ -32,9 +32,10 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
     frames = sorted({r.trained_frames for r in runs})
     games_note = ("" if set(games) == set(experiment.games) else
                   f" on {', '.join(games)} instead of the paper's games")
+    paper_frames = "the paper: 200,000,000" if experiment.in_paper else "not in the paper"
     header = (f"# {experiment.description}\n\nReproduced by drarl_tf{games_note}: {len(runs)} runs, "
-              f"trained for {', '.join(f'{f:,}' for f in frames)} frames each (the paper: "
-              f"200,000,000); scores are each run's evaluation mean (eval.json), mean (std) "
+              f"trained for {', '.join(f'{f:,}' for f in frames)} frames each ({paper_frames}"
+              f"); scores are each run's evaluation mean (eval.json), mean (std) "
               f"over seeds.\n\n")
     if experiment.name == "ablation":
         by_net = {n: [s for g in games for s in scores[g].get(n, [])] for n in experiment.nets}
