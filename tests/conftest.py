@@ -1,4 +1,4 @@
-"""Shared test settings: quiet TensorFlow, and every test runs in its own temporary
+"""Shared test settings: quiet TensorFlow, oneDNN as in the scripts, and every test runs in its own temporary
 directory, so that runs/ and saved_models/ never land in the repository."""
 
 import os
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import drarl_tf  # noqa: E402,F401  (before any test module imports TensorFlow: see its oneDNN note)
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"

@@ -13,6 +13,7 @@ from drarl_tf.networks.builder import (
     check_obs_shape,
     check_precision,
     mask_output_names,
+    quiet_grappler,
     torso_parameter_count,
 )
 from drarl_tf.networks.layers import AttentionModule, ResidualBlock
@@ -32,5 +33,6 @@ __all__ = [
     "check_obs_shape",
     "check_precision",
     "mask_output_names",
+    "quiet_grappler",
     "torso_parameter_count",
 ]

@@ -121,6 +121,9 @@ class LoadedPolicy:
             raise DrarlError(f"no SavedModel at {path} (expected {path / 'saved_model.pb'}); "
                              "pass the directory that export wrote, e.g. saved_models/<run>")
         try:
+            from drarl_tf.networks import quiet_grappler
+
+            quiet_grappler()
             self.module = tf.saved_model.load(str(path))
             self.metadata = json.loads(self.module.metadata.numpy().decode())
             self.serve = self.module.signatures["serving_default"]
