@@ -34,6 +34,8 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "ray": ["ray>=2.9"],
+        # scripts/benchmark.py --mode=torch_ppo: the PyTorch (Stable-Baselines3) reference
+        "compare": ["torch>=2.8", "stable-baselines3>=2.7", "pandas"],
         "test": ["pytest>=8", "ruff>=0.6", "ray>=2.9"],
     },
 )

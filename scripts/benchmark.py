@@ -2,8 +2,11 @@
 
   python scripts/benchmark.py --mode=env      # drarl_tf Atari env vs raw ale_py
   python scripts/benchmark.py --mode=nets     # forward / train-step samples/s per net
+  python scripts/benchmark.py --mode=onednn   # the same with TensorFlow's oneDNN off and on
   python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (DESIGN.md s. 6)
   python scripts/benchmark.py --mode=a2c      # likewise for A2C (and --mode=ppo)
+  python scripts/benchmark.py --mode=torch_ppo  # PPO frames/s vs Stable-Baselines3 (PyTorch),
+                                               # same net; needs pip install -e .[compare]
 """
 
 import os
@@ -20,7 +23,8 @@ from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 
-flags.DEFINE_enum("mode", "all", ["env", "nets", "precision", "impala", "scaling", "a2c", "ppo", "all"],
+flags.DEFINE_enum("mode", "all", ["env", "nets", "onednn", "precision", "impala", "scaling", "a2c", "ppo",
+                   "all", "torch_ppo"],
                   "What to measure.")
 flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
 flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
@@ -52,6 +56,10 @@ def main(argv):
     if FLAGS.mode in ("nets", "all"):
         results["nets"] = benchmark.nets_rates(FLAGS.nets, seconds=FLAGS.seconds)
         print("\n## Networks, float32, 84x84x4\n\n" + _table(results["nets"]))
+    if FLAGS.mode in ("onednn", "all"):
+        results["onednn"] = benchmark.onednn_rates(FLAGS.nets, seconds=FLAGS.seconds)
+        print("\n## TensorFlow's oneDNN kernels off / on (samples/s: forward batch 256, IMPALA "
+              "train step 20 x 32)\n\n" + _table(results["onednn"]))
     if FLAGS.mode in ("precision", "all"):
         results["precision"] = benchmark.precision_rates(FLAGS.nets, seconds=FLAGS.seconds)
         print("\n## IMPALA train step by precision and XLA, 84x84x4, 20 x 32\n\n"
@@ -81,6 +89,17 @@ def main(argv):
                                                         FLAGS.seconds) for net in FLAGS.nets]
         print(f"\n## {algo.upper()} end to end (paper defaults; samples = agent steps)\n\n"
               + _table(results[algo]))
+    if FLAGS.mode == "torch_ppo":  # not in "all": it needs the optional torch packages
+        from drarl_tf.experiments import torch_reference
+
+        torch_reference.require()  # before a minute of training
+        ours = torch_reference.drarl_ppo_rate(FLAGS.game)
+        theirs = torch_reference.sb3_ppo_rate(FLAGS.game)
+        for row in (ours, theirs):
+            row["ratio_to_sb3"] = row["frames_per_s"] / theirs["frames_per_s"]
+        results["torch_ppo"] = [ours, theirs]
+        print(f"\n## PPO on {FLAGS.game}, impala net, 8 envs x 128 steps, 4 epochs x 4 "
+              "minibatches (frames/s after one warm-up update)\n\n" + _table([ours, theirs]))
     if FLAGS.output_json:
         with open(FLAGS.output_json, "w") as f:
             json.dump(results, f, indent=2)

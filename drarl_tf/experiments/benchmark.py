@@ -7,6 +7,10 @@ measured in the same run, since absolute speed on a shared machine drifts.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -14,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.envs import CATCH, check_game, make_vector_env, rom_id
+from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
@@ -211,6 +216,40 @@ def nets_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) -> list
             "net": net,
             "forward_samples_per_s": inference_rate(net, obs_shape, num_actions, 256, seconds),
             "train_samples_per_s": learner_rate(config, obs_shape, num_actions, seconds),
+        })
+    return rows
+
+
+_NETS_RATES_CHILD = """
+import json, sys
+from drarl_tf.experiments.benchmark import nets_rates
+print("RESULT " + json.dumps(nets_rates(sys.argv[1].split(","), seconds=float(sys.argv[2]))))
+"""
+
+
+def onednn_rates(nets, seconds=5.0) -> list[dict]:
+    """`nets_rates` with TensorFlow's oneDNN kernels off and on (TF_ENABLE_ONEDNN_OPTS is
+    read when TensorFlow loads, so each setting runs in a fresh process), one after the
+    other in this run, and the speed-up of "on"."""
+    by_setting = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting}
+        out = subprocess.run([sys.executable, "-c", _NETS_RATES_CHILD, ",".join(nets),
+                              str(seconds)], env=env, capture_output=True, text=True)
+        lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+        if out.returncode != 0 or not lines:
+            raise DrarlError(f"the benchmark with TF_ENABLE_ONEDNN_OPTS={setting} failed: "
+                             f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}")
+        by_setting[setting] = {r["net"]: r for r in json.loads(lines[-1][len("RESULT "):])}
+    rows = []
+    for net in nets:
+        off, on = by_setting["0"][net], by_setting["1"][net]
+        rows.append({
+            "net": net,
+            "forward_off": off["forward_samples_per_s"], "forward_on": on["forward_samples_per_s"],
+            "forward_speedup": on["forward_samples_per_s"] / off["forward_samples_per_s"],
+            "train_off": off["train_samples_per_s"], "train_on": on["train_samples_per_s"],
+            "train_speedup": on["train_samples_per_s"] / off["train_samples_per_s"],
         })
     return rows
 
