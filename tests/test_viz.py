@@ -164,8 +164,17 @@ def test_learning_curves_over_seeds(tmp_path):
                                log_interval_seconds=1e9)
         runs.append(a2c.train(config).run_dir)
     out = subprocess.run([sys.executable, str(SCRIPTS / "plot_curves.py"), f"--runs={','.join(runs)}",
-                          f"--output={tmp_path / 'c.png'}"], capture_output=True, text=True,
-                         timeout=300)
+                          f"--output={tmp_path / 'c.png'}", f"--output_csv={tmp_path / 'c.csv'}"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "a2c-impala-Catch: 2 runs" in out.stdout
     assert (tmp_path / "c.png").stat().st_size > 1000
+    from drarl_tf.viz.statistics import read_returns
+
+    lines = (tmp_path / "c.csv").read_text().splitlines()
+    assert lines[0] == "run,frames,episode_return"
+    for run in runs:  # every logged point of each run, in order
+        frames, returns = read_returns(f"{run}/tb")
+        rows = [line.split(",") for line in lines[1:] if line.startswith(run.rsplit("/", 1)[1])]
+        np.testing.assert_allclose([float(r[1]) for r in rows], frames)
+        np.testing.assert_allclose([float(r[2]) for r in rows], returns, rtol=1e-5)
