@@ -103,6 +103,77 @@ def test_mirrored_two_devices_give_the_single_device_update():
     assert "MIRRORED_OK 1" in out.stdout, out.stderr[-3000:]
 
 
+_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np, tensorflow as tf
+    from drarl_tf.impala import ImpalaConfig
+    from drarl_tf.impala.learner import Learner
+    from tests.test_impala_learner import SMALL, random_batch
+    config = ImpalaConfig(net="drarl", strategy="multi_worker", **SMALL)
+    index = config.worker.index
+    tf.keras.utils.set_random_seed(index)  # different initial weights on each worker
+    learner = Learner(config, (20, 10, 4), 3, 20)
+    assert config.local_batch_size == 2 and learner.strategy.num_replicas_in_sync == 2
+    learner.broadcast_from_chief()  # now the chief's weights everywhere
+    before = learner.weights()
+    for seed in range(2):
+        batch = random_batch(ImpalaConfig(net="drarl", **SMALL), (20, 10, 4), 3, seed)
+        half = {k: v[:, 2 * index : 2 * index + 2] for k, v in batch.items()}
+        metrics = learner.update(half)
+    stop = learner.any_worker(index == 1)  # only worker 1 asks to stop: both must see it
+    np.savez(sys.argv[1], *before, *learner.weights(), stop=stop, loss=metrics["loss/total"])
+    """
+)
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_give_the_single_device_update(tmp_path):
+    """MultiWorkerMirroredStrategy over two local processes, each fed half of each batch,
+    matches one device fed the whole batch (and the chief's weights reach worker 1)."""
+    import json
+    import os
+
+    workers = [f"localhost:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path / f"w{index}.npz")], env=env,
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    results = [np.load(tmp_path / f"w{i}.npz") for i in range(2)]
+    n = (len(results[0].files) - 2) // 2
+    chief_before = [results[0][f"arr_{i}"] for i in range(n)]
+    config = ImpalaConfig(net="drarl", **SMALL)
+    one = Learner(config, (20, 10, 4), 3, 20)
+    one.model.set_weights(chief_before)
+    for seed in range(2):
+        metrics = one.update(random_batch(config, (20, 10, 4), 3, seed))
+    for r in results:
+        for i in range(n):  # both workers started from the chief's weights
+            np.testing.assert_array_equal(r[f"arr_{i}"], chief_before[i])
+        for a, b in zip(one.weights(), [r[f"arr_{n + i}"] for i in range(n)], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        assert bool(r["stop"])
+    # Each worker reports the global loss (a sum over the batch, summed over workers).
+    np.testing.assert_allclose(float(results[0]["loss"]), metrics["loss/total"], rtol=1e-4)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from drarl_tf.envs import make_catch_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
-from tests.conftest import start_impala_run
+from tests.conftest import SCRIPTS, start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
             log_interval_seconds=1000.0)
@@ -155,3 +156,61 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, 
     assert "ckpt-80 is unreadable" in captured.err
     assert "at 40 frames" in captured.out  # resumed from the previous checkpoint
     assert result.frames == 120 and result.updates == 6
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "needs TF_CONFIG"),
+    ("{not json", "not a worker cluster spec"),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, "task": {"type": "worker", "index": 0}}',
+     "workers only"),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+     "task index 2 is not one of the 2 workers"),
+])
+def test_bad_tf_config_is_one_line(tf_config, message):
+    from drarl_tf.impala.cluster import worker_info
+
+    environ = {} if tf_config is None else {"TF_CONFIG": tf_config}
+    with pytest.raises(DrarlError, match=message) as e:
+        worker_info("multi_worker", environ)
+    assert "\n" not in str(e.value)
+    assert worker_info("default", environ).num_workers == 1  # only multi_worker reads it
+
+
+def test_two_workers_train_one_run_and_stop_together(tmp_path):
+    """`run_impala.py --strategy=multi_worker` as two local workers: both run the same
+    updates with the same weights; the chief writes the run directory and SavedModel."""
+    from tests.test_impala_learner import _free_ports
+
+    workers = [f"localhost:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
+             "--strategy=multi_worker", "--num_actors=1", "--envs_per_actor=2",
+             "--batch_size=4", "--total_frames=2000", "--image_every_updates=0",
+             f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-2000:] + err[-3000:]
+        outs.append(out)
+    assert "worker 1 of 2, 2 of the 4 unrolls per update" in outs[1]
+    finals = [next(x for x in o.splitlines() if x.startswith("done:")) for o in outs]
+    frames = [int(f.split(" frames")[0].split()[-1].replace(",", "")) for f in finals]
+    assert frames[0] == frames[1] >= 2000  # the same number of updates on both
+    chief = tmp_path / "runs" / "impala-impala-Catch-s0"
+    other = tmp_path / "runs" / "worker1" / "impala-impala-Catch-s0"
+    assert (tmp_path / "saved" / "impala-impala-Catch-s0").is_dir()
+    assert not (tmp_path / "saved" / "worker1").exists()
+    readers = [tf.train.load_checkpoint(str(d / "checkpoints")) for d in (chief, other)]
+    # Weights, optimizer slots and step, frames: one learner, the same state on both
+    # workers (episodes and returns are each worker's own games).
+    names = [n for n in readers[0].get_variable_to_shape_map()
+             if n.startswith(("optimizer/", "frames/"))]
+    assert len(names) > 2 * 30
+    for name in names:
+        np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name),
+                                   rtol=1e-5, atol=1e-7)

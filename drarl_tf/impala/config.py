@@ -6,9 +6,10 @@ import dataclasses
 import importlib.util
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.impala.cluster import WorkerInfo, worker_info
 from drarl_tf.runtime.run_config import RunConfig
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
 ACTOR_BACKENDS = ("process", "ray")
 
 
@@ -29,6 +30,9 @@ class ImpalaConfig(RunConfig):
     clip_rho_threshold: float = 1.0
     clip_c_threshold: float = 1.0
     queue_size: int = 8  # actor messages (unrolls of envs_per_actor envs) in flight
+    # "default": one device; "mirrored": this machine's GPUs; "multi_worker": one learner
+    # over several machines (TF_CONFIG), each with its own actors and batch_size / workers
+    # unrolls of the batch.
     strategy: str = "default"
     actor_backend: str = "process"  # "ray": Ray actors (pip install 'drarl_tf[ray]')
     ray_address: str = ""  # "": start Ray on this machine; else join that cluster
@@ -58,6 +62,11 @@ class ImpalaConfig(RunConfig):
                 f"batch_size ({self.batch_size}) must be a multiple of envs_per_actor "
                 f"({self.envs_per_actor}): a batch is made of whole actor unrolls"
             )
+        workers = self.worker.num_workers
+        if self.batch_size % (workers * self.envs_per_actor):
+            raise DrarlError(
+                f"batch_size ({self.batch_size}) must be a multiple of workers x envs_per_actor "
+                f"({workers} x {self.envs_per_actor}): each worker's share is whole unrolls")
         if self.queue_size < self.messages_per_batch:
             raise DrarlError(
                 f"queue_size ({self.queue_size}) must hold a batch ({self.messages_per_batch} "
@@ -65,5 +74,15 @@ class ImpalaConfig(RunConfig):
             )
 
     @property
+    def worker(self) -> WorkerInfo:
+        """This process's place among the learner's workers (one unless multi_worker)."""
+        return worker_info(self.strategy)
+
+    @property
+    def local_batch_size(self) -> int:
+        """Unrolls of each update that this worker's own actors provide."""
+        return self.batch_size // self.worker.num_workers
+
+    @property
     def messages_per_batch(self) -> int:
-        return self.batch_size // self.envs_per_actor
+        return self.local_batch_size // self.envs_per_actor

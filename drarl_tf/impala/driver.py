@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
@@ -43,14 +46,25 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
 
     tf.keras.utils.set_random_seed(config.seed)
     learner = Learner(config, obs_shape, num_actions, frames_per_update)
-    session = TrainingSession("impala", config, probe, learner.model, learner.optimizer)
+    worker = config.worker
+    # The chief owns the run directory; other workers log under <logdir>/worker<i>/.
+    session = TrainingSession(
+        "impala", config if worker.is_chief else dataclasses.replace(
+            config, logdir=str(Path(config.logdir) / f"worker{worker.index}")),
+        probe, learner.model, learner.optimizer, export_model=worker.is_chief)
+    if worker.num_workers > 1:
+        learner.broadcast_from_chief(session.counters)  # the chief's resumed state
+        session.counters_set()
+        session.log(f"worker {worker.index} of {worker.num_workers}, "
+                    f"{config.local_batch_size} of the {config.batch_size} unrolls per update")
     if session.finished:
         session.log(session.finished_message())
         return session.close()
 
     # Actor seeds depend on where the run resumes, so a resumed run is reproducible too.
     pool = make_actor_pool(config, env_fn, [w.shape for w in learner.weights()],
-                           seed=config.seed + 7919 * (session.start_frames // frames_per_update))
+                           seed=config.seed + 7919 * (session.start_frames // frames_per_update)
+                           + 1_000_033 * worker.index)
     pool.publish(learner.weights(), version=learner.updates + 1)
     pool.start()
     session.log(f"{config.num_actors} actors ({config.actor_backend}) x "
@@ -59,7 +73,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                 f"({learner.model.count_params():,} params), logs in {session.run.root}")
     try:
         with session.stop_on_interrupt():
-            while session.running:
+            while not learner.any_worker(not session.running):  # all workers stop together
                 items = [pool.get() for _ in range(config.messages_per_batch)]
                 batch = _assemble(items)
                 metrics = learner.update(batch)
@@ -73,6 +87,13 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
     except DrarlError:
         session.save_checkpoint()  # the learner's state is good: keep the work done so far
         raise
+    except tf.errors.OpError as e:
+        if worker.num_workers == 1:
+            raise
+        session.save_checkpoint()
+        raise DrarlError(f"worker {worker.index}: lost the other workers ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200]}); the last checkpoint is kept, "
+                         "rerun every worker's command to resume") from None
     finally:
         session.stop_clock()
         pool.close()

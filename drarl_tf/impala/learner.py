@@ -6,15 +6,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.impala.cluster import worker_info
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.optim import LinearDecay, apply_if_finite
 
+# A collective (gradient all-reduce, stop vote) that waits longer than this for another
+# worker fails, and the run stops with a checkpoint instead of hanging.
+COLLECTIVE_TIMEOUT_S = 600.0
+
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """`default`: one device (the first GPU, else the CPU). `mirrored`: all local GPUs
-    (or every logical CPU device when there is no GPU)."""
+    (or every logical CPU device when there is no GPU). `multi_worker`: the machines of
+    TF_CONFIG (see drarl_tf.impala.cluster), each with its local GPUs or its CPU."""
+    if name == "multi_worker":
+        worker_info(name)  # a bad TF_CONFIG is one line, before TensorFlow reads it
+        options = tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=COLLECTIVE_TIMEOUT_S)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
@@ -24,7 +35,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def batch_spec(config: ImpalaConfig, obs_shape, num_actions) -> dict:
-    T, B = config.unroll_length, config.batch_size
+    """This worker's share of a batch (all of it unless multi_worker)."""
+    T, B = config.unroll_length, config.local_batch_size
     return dict(
         obs=tf.TensorSpec((T + 1, B) + tuple(obs_shape), tf.uint8),
         actions=tf.TensorSpec((T, B), tf.int32),
@@ -103,11 +115,13 @@ class Learner:
 
     def _distributed_update(self, batch):
         self.trace_count += 1  # Python side effect: runs once per trace
-        n = self.strategy.num_replicas_in_sync
-        per_replica = self.config.batch_size // n
+        worker = self.config.worker
+        local_replicas = self.strategy.num_replicas_in_sync // worker.num_workers
+        per_replica = self.config.local_batch_size // local_replicas
 
         def split(ctx):
-            start = ctx.replica_id_in_sync_group * per_replica
+            local_id = ctx.replica_id_in_sync_group - worker.index * local_replicas
+            start = local_id * per_replica
             return {k: v[:, start : start + per_replica] for k, v in batch.items()}
 
         local = self.strategy.experimental_distribute_values_from_function(split)
@@ -124,3 +138,30 @@ class Learner:
 
     def weights(self) -> list[np.ndarray]:
         return self.model.get_weights()
+
+    def broadcast_from_chief(self, extra_variables=()) -> None:
+        """Gives every worker the chief's model, optimizer state and `extra_variables`
+        (e.g. the run's frame counter), after the chief alone restored a checkpoint.
+        A collective: every worker must call it. Nothing to do on one worker."""
+        if self.config.worker.num_workers == 1:
+            return
+        chief = 1 if self.config.worker.is_chief else 0
+        # Each local replica adds the same value: divide by the chief's replica count.
+        local = self.strategy.num_replicas_in_sync // self.config.worker.num_workers
+        variables = list(self.model.variables) + list(self.optimizer.variables) + list(
+            extra_variables)
+        for v in variables:
+            dtype = tf.as_dtype(v.dtype)
+            total = self._sum_over_replicas(tf.convert_to_tensor(v) * tf.cast(chief, dtype))
+            v.assign(total / local if dtype.is_floating else total // local)
+
+    def _sum_over_replicas(self, value):
+        return self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM, self.strategy.run(tf.identity, args=(value,)), axis=None)
+
+    def any_worker(self, flag: bool) -> bool:
+        """True on every worker if `flag` is true on any (e.g. a stop request); a
+        collective, called by every worker once per update."""
+        if self.config.worker.num_workers == 1:
+            return bool(flag)
+        return bool(self._sum_over_replicas(tf.constant(1.0 if flag else 0.0)).numpy() > 0)

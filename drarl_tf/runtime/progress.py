@@ -31,6 +31,11 @@ class Progress:
         self._last_time = self._start_time = time.monotonic()
         self._last_frames = self._start_frames = start_frames
 
+    def restart_at(self, frames: int) -> None:
+        """Counts fps and ETA from `frames`, now."""
+        self._last_time = self._start_time = time.monotonic()
+        self._last_frames = self._start_frames = frames
+
     def add_episodes(self, returns, frames: int) -> None:
         returns = list(np.asarray(returns, np.float64).ravel())
         self.returns.extend(returns)

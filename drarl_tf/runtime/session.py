@@ -46,8 +46,9 @@ class TrainingSession:
     observation shape and actions for the SavedModel written at the end.
     """
 
-    def __init__(self, algo: str, config, env, model, optimizer):
+    def __init__(self, algo: str, config, env, model, optimizer, export_model: bool = True):
         self.config = config
+        self.export_model = export_model  # False: no SavedModel at the end (non-chief workers)
         self.algo = algo
         self.model = model
         self.env = env  # its name, actions and observation shape go into the SavedModel
@@ -129,6 +130,20 @@ class TrainingSession:
         target = getattr(self.config, "target_return", None)
         return (target is not None and len(self.progress.returns) >= RETURN_WINDOW
                 and self.progress.mean_return >= target)
+
+    @property
+    def counters(self) -> list:
+        """The run's counter variables (frames, games, the recent returns), e.g. for
+        another worker to take over with `counters_set`."""
+        return [self.frames, self.episodes, self.recent_returns, self.recent_count]
+
+    def counters_set(self) -> None:
+        """Call after `counters` were assigned from outside (a resume by another worker)."""
+        self.start_frames = self._saved_frames = int(self.frames.numpy())
+        self.progress.restart_at(self.start_frames)
+        self.progress.returns.clear()
+        count = int(self.recent_count.numpy())
+        self.progress.returns.extend(self.recent_returns.numpy()[:count].tolist())
 
     def finished_message(self) -> str:
         frames = int(self.frames.numpy())
@@ -239,7 +254,7 @@ class TrainingSession:
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True)
         self.progress.close()
-        if final > self.start_frames or not self.export_path.exists():
+        if self.export_model and (final > self.start_frames or not self.export_path.exists()):
             self.log(f"SavedModel: {self.export()}")
         steady = float("nan")
         if self._first_update is not None and self._end[1] > self._first_update[1]:
