@@ -176,9 +176,7 @@ def test_bad_tf_config_is_one_line(tf_config, message):
     assert worker_info("default", environ).num_workers == 1  # only multi_worker reads it
 
 
-def test_two_workers_train_one_run_and_stop_together(tmp_path):
-    """`run_impala.py --strategy=multi_worker` as two local workers: both run the same
-    updates with the same weights; the chief writes the run directory and SavedModel."""
+def _start_workers(tmp_path, total_frames, *flags):
     from tests.test_impala_learner import _free_ports
 
     workers = [f"localhost:{p}" for p in _free_ports(2)]
@@ -189,13 +187,20 @@ def test_two_workers_train_one_run_and_stop_together(tmp_path):
         procs.append(subprocess.Popen(
             [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
              "--strategy=multi_worker", "--num_actors=1", "--envs_per_actor=2",
-             "--batch_size=4", "--total_frames=2000", "--image_every_updates=0",
-             f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}"],
+             "--batch_size=4", f"--total_frames={total_frames}", "--image_every_updates=0",
+             f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}", *flags],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def test_two_workers_train_one_run_and_stop_together(tmp_path):
+    """`run_impala.py --strategy=multi_worker` as two local workers: both run the same
+    updates with the same weights; the chief writes the run directory and SavedModel."""
+    procs = _start_workers(tmp_path, 2000)
     outs = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, out[-2000:] + err[-3000:]
+        assert proc.returncode == 0 and "Traceback" not in err, out[-2000:] + err[-3000:]
         outs.append(out)
     assert "worker 1 of 2, 2 of the 4 unrolls per update" in outs[1]
     finals = [next(x for x in o.splitlines() if x.startswith("done:")) for o in outs]
@@ -214,3 +219,22 @@ def test_two_workers_train_one_run_and_stop_together(tmp_path):
     for name in names:
         np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name),
                                    rtol=1e-5, atol=1e-7)
+
+
+def test_a_lost_worker_stops_the_chief_with_one_line_and_a_checkpoint(tmp_path):
+    chief, other = _start_workers(tmp_path, 10_000_000, "--collective_timeout_seconds=20",
+                                  "--log_interval_seconds=0.5")
+    for line in chief.stdout:  # training has begun on both (the updates are collective)
+        if "frames " in line and "frames 0/" not in line:
+            break
+    other.kill()
+    other.wait()
+    start = time.monotonic()
+    out, err = chief.communicate(timeout=300)
+    assert chief.returncode == 2, out[-2000:] + err[-3000:]
+    errors = [x for x in err.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "worker 0: lost the other workers" in errors[0], err[-3000:]
+    assert "Traceback" not in err, err[err.index("Traceback") - 300:][:3000]
+    assert time.monotonic() - start < 200
+    checkpoints = tmp_path / "runs" / "impala-impala-Catch-s0" / "checkpoints"
+    assert tf.train.latest_checkpoint(str(checkpoints)), "no checkpoint kept"

@@ -34,6 +34,9 @@ class ImpalaConfig(RunConfig):
     # over several machines (TF_CONFIG), each with its own actors and batch_size / workers
     # unrolls of the batch.
     strategy: str = "default"
+    # multi_worker: a collective (gradient sum, stop vote) that waits longer than this for
+    # another worker fails, and the run stops with a checkpoint instead of hanging.
+    collective_timeout_seconds: float = 600.0
     actor_backend: str = "process"  # "ray": Ray actors (pip install 'drarl_tf[ray]')
     ray_address: str = ""  # "": start Ray on this machine; else join that cluster
     # A dead actor is restarted, unless it died this many times in a row without
@@ -55,6 +58,9 @@ class ImpalaConfig(RunConfig):
             raise DrarlError("--actor_backend=ray needs Ray: pip install 'drarl_tf[ray]'")
         if self.ray_address and self.actor_backend != "ray":
             raise DrarlError("ray_address is only used with --actor_backend=ray")
+        if not self.collective_timeout_seconds > 0:
+            raise DrarlError("collective_timeout_seconds must be > 0, got "
+                             f"{self.collective_timeout_seconds}")
         if self.max_actor_restarts < 0:
             raise DrarlError(f"max_actor_restarts must be >= 0, got {self.max_actor_restarts}")
         if self.batch_size % self.envs_per_actor:

@@ -12,19 +12,16 @@ from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.optim import LinearDecay, apply_if_finite
 
-# A collective (gradient all-reduce, stop vote) that waits longer than this for another
-# worker fails, and the run stops with a checkpoint instead of hanging.
-COLLECTIVE_TIMEOUT_S = 600.0
 
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
+def make_strategy(name: str, collective_timeout_seconds: float = 600.0
+                  ) -> tf.distribute.Strategy:
     """`default`: one device (the first GPU, else the CPU). `mirrored`: all local GPUs
     (or every logical CPU device when there is no GPU). `multi_worker`: the machines of
     TF_CONFIG (see drarl_tf.impala.cluster), each with its local GPUs or its CPU."""
     if name == "multi_worker":
         worker_info(name)  # a bad TF_CONFIG is one line, before TensorFlow reads it
         options = tf.distribute.experimental.CommunicationOptions(
-            timeout_seconds=COLLECTIVE_TIMEOUT_S)
+            timeout_seconds=collective_timeout_seconds)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
@@ -57,8 +54,10 @@ class Learner:
     def __init__(self, config: ImpalaConfig, obs_shape, num_actions: int, frames_per_update: int,
                  strategy: tf.distribute.Strategy | None = None):
         self.config = config
-        self.strategy = strategy or make_strategy(config.strategy)
+        self.strategy = strategy or make_strategy(config.strategy,
+                                                  config.collective_timeout_seconds)
         self.trace_count = 0
+        self._vote = None  # any_worker's traced all-reduce
         total_updates = -(-config.total_frames // frames_per_update)
         with self.strategy.scope():
             self.model = build_network(config.net, num_actions, obs_shape,
@@ -150,10 +149,14 @@ class Learner:
         local = self.strategy.num_replicas_in_sync // self.config.worker.num_workers
         variables = list(self.model.variables) + list(self.optimizer.variables) + list(
             extra_variables)
-        for v in variables:
-            dtype = tf.as_dtype(v.dtype)
-            total = self._sum_over_replicas(tf.convert_to_tensor(v) * tf.cast(chief, dtype))
-            v.assign(total / local if dtype.is_floating else total // local)
+
+        def sums():  # traced: eager reductions leave a thread pool behind if one fails
+            return [self._sum_over_replicas(
+                tf.convert_to_tensor(v) * tf.cast(chief, tf.as_dtype(v.dtype)))
+                for v in variables]
+
+        for v, total in zip(variables, tf.function(sums)(), strict=True):
+            v.assign(total / local if tf.as_dtype(v.dtype).is_floating else total // local)
 
     def _sum_over_replicas(self, value):
         return self.strategy.reduce(
@@ -164,4 +167,6 @@ class Learner:
         collective, called by every worker once per update."""
         if self.config.worker.num_workers == 1:
             return bool(flag)
-        return bool(self._sum_over_replicas(tf.constant(1.0 if flag else 0.0)).numpy() > 0)
+        if self._vote is None:
+            self._vote = tf.function(self._sum_over_replicas)
+        return bool(self._vote(tf.constant(1.0 if flag else 0.0)).numpy() > 0)

@@ -13,7 +13,7 @@ from drarl_tf.errors import DrarlError
 RESUMABLE_CHANGES = frozenset(
     {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir",
      "image_every_updates", "on_nonfinite", "max_actor_restarts", "actor_backend",
-     "ray_address", "precision", "xla", "target_return"})
+     "ray_address", "precision", "xla", "target_return", "collective_timeout_seconds"})
 
 
 def run_name(algo: str, net: str, game: str, seed: int) -> str:
