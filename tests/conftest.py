@@ -33,3 +33,22 @@ def start_impala_run(tmp_path, total_frames: int, stderr=subprocess.PIPE, export
             break
     proc.args_list = cmd
     return proc
+
+
+def start_local_workers(command: list[str], workers: int = 2, cwd=None) -> list:
+    """Starts `command` once per worker of a local multi-worker cluster (free localhost
+    ports), each with its own TF_CONFIG; returns the processes (text pipes)."""
+    import json
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    addresses = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return [subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})})
+        for i in range(workers)]

@@ -11,7 +11,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.runtime.optim import LinearDecay
-from tests.conftest import REPO
+from tests.conftest import REPO, start_local_workers
 
 
 def random_batch(config, obs_shape, num_actions, seed=0):
@@ -122,37 +122,15 @@ _WORKER_SCRIPT = textwrap.dedent(
         half = {k: v[:, 2 * index : 2 * index + 2] for k, v in batch.items()}
         metrics = learner.update(half)
     stop = learner.any_worker(index == 1)  # only worker 1 asks to stop: both must see it
-    np.savez(sys.argv[1], *before, *learner.weights(), stop=stop, loss=metrics["loss/total"])
+    np.savez(os.path.join(sys.argv[1], f"w{index}.npz"), *before, *learner.weights(), stop=stop, loss=metrics["loss/total"])
     """
 )
-
-
-def _free_ports(n):
-    import socket
-
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_two_workers_give_the_single_device_update(tmp_path):
     """MultiWorkerMirroredStrategy over two local processes, each fed half of each batch,
     matches one device fed the whole batch (and the chief's weights reach worker 1)."""
-    import json
-    import os
-
-    workers = [f"localhost:{p}" for p in _free_ports(2)]
-    procs = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path / f"w{index}.npz")], env=env,
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    procs = start_local_workers([sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path)], cwd=REPO)
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]

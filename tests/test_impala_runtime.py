@@ -18,7 +18,7 @@ from drarl_tf.envs import make_catch_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
-from tests.conftest import SCRIPTS, start_impala_run
+from tests.conftest import SCRIPTS, start_impala_run, start_local_workers
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
             log_interval_seconds=1000.0)
@@ -177,20 +177,11 @@ def test_bad_tf_config_is_one_line(tf_config, message):
 
 
 def _start_workers(tmp_path, total_frames, *flags):
-    from tests.test_impala_learner import _free_ports
-
-    workers = [f"localhost:{p}" for p in _free_ports(2)]
-    procs = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(
-            [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
-             "--strategy=multi_worker", "--num_actors=1", "--envs_per_actor=2",
-             "--batch_size=4", f"--total_frames={total_frames}", "--image_every_updates=0",
-             f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}", *flags],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return procs
+    return start_local_workers(
+        [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
+         "--strategy=multi_worker", "--num_actors=1", "--envs_per_actor=2", "--batch_size=4",
+         f"--total_frames={total_frames}", "--image_every_updates=0",
+         f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}", *flags])
 
 
 def test_two_workers_train_one_run_and_stop_together(tmp_path):
