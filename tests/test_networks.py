@@ -126,3 +126,20 @@ def test_a_model_only_checkpoint_restores_every_weight(tmp_path, net):
     tf.train.Checkpoint(model=target).restore(path).assert_consumed()
     for a, b in zip(source.weights, target.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_the_pytorch_reference_net_has_the_papers_parameter_count():
+    """benchmark.py --mode=torch_ppo compares PPO speed on this net (optional extra)."""
+    import importlib.util
+
+    from drarl_tf.experiments import torch_reference
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
+            "stable_baselines3") is None:
+        with pytest.raises(DrarlError, match="needs torch and stable-baselines3"):
+            torch_reference.require()
+        return
+    from gymnasium.spaces import Box
+
+    extractor = torch_reference.impala_extractor_class()(Box(0, 255, (4, 84, 84), np.uint8))
+    assert sum(p.numel() for p in extractor.parameters()) == 1_089_232  # DESIGN.md section 2
