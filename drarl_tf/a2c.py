@@ -11,7 +11,7 @@ import tensorflow as tf
 from drarl_tf.losses import a2c_loss, gae_advantages
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.on_policy import OnPolicyConfig, train_on_policy
-from drarl_tf.runtime.optim import LinearDecay, apply_clipped_gradients
+from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_clipped_gradients
 from drarl_tf.runtime.session import TrainResult
 
 
@@ -36,6 +36,7 @@ class A2CLearner:
             learning_rate=LinearDecay(config.learning_rate, total_updates),
             rho=config.rmsprop_decay, epsilon=config.rmsprop_epsilon)
         self.optimizer.build(self.model.trainable_variables)
+        self.loss_scale = LossScale(config.precision)  # mixed_float16 only
         T, N = config.unroll_length, config.num_envs
         spec = dict(
             obs=tf.TensorSpec((T + 1, N) + tuple(obs_shape), tf.uint8),
@@ -62,7 +63,8 @@ class A2CLearner:
             out = self.model(flat(obs), training=True)
             loss = a2c_loss(out["policy_logits"], out["value"], flat(batch["actions"]),
                             flat(returns), flat(batch["mask"]), cfg.value_coef, cfg.entropy_coef)
-        grads = tape.gradient(loss.total, self.model.trainable_variables)
+            scaled = self.loss_scale.scale_loss(loss.total)  # on the tape
+        grads = self.loss_scale.unscale(tape.gradient(scaled, self.model.trainable_variables))
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
                 "entropy": loss.entropy}, grads
 
@@ -70,8 +72,8 @@ class A2CLearner:
         losses, grads = self._loss_and_grads(batch)
         norm, skipped = apply_clipped_gradients(self.optimizer, grads,
                                                 self.model.trainable_variables,
-                                                self.config.max_grad_norm)
-        return {**losses, "grad_norm": norm, "nonfinite": skipped,
+                                                self.config.max_grad_norm, self.loss_scale)
+        return {**losses, **self.loss_scale.metrics(), "grad_norm": norm, "nonfinite": skipped,
                 "learning_rate": self.optimizer.learning_rate}
 
     def update(self, rollout: dict) -> dict:

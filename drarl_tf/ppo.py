@@ -13,7 +13,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.losses import gae_advantages, ppo_loss
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.on_policy import OnPolicyConfig, train_on_policy
-from drarl_tf.runtime.optim import LinearDecay, apply_clipped_gradients
+from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_clipped_gradients
 from drarl_tf.runtime.session import TrainResult
 
 
@@ -56,6 +56,7 @@ class PPOLearner:
             learning_rate=LinearDecay(config.learning_rate, total_steps),
             epsilon=config.adam_epsilon)
         self.optimizer.build(self.model.trainable_variables)
+        self.loss_scale = LossScale(config.precision)  # mixed_float16 only
         self.rng = np.random.default_rng(seed)
         T, N = config.unroll_length, config.num_envs
         self.minibatch = T * N // config.num_minibatches
@@ -89,7 +90,8 @@ class PPOLearner:
                             mb["old_log_probs"], mb["old_values"], mb["advantages"],
                             mb["returns"], mb["mask"], cfg.clip_ratio, cfg.value_clip,
                             cfg.value_coef, cfg.entropy_coef)
-        grads = tape.gradient(loss.total, self.model.trainable_variables)
+            scaled = self.loss_scale.scale_loss(loss.total)  # on the tape
+        grads = self.loss_scale.unscale(tape.gradient(scaled, self.model.trainable_variables))
         return {"loss/total": loss.total, "loss/policy": loss.policy, "loss/value": loss.value,
                 "entropy": loss.entropy, "clip_fraction": loss.clip_fraction,
                 "approx_kl": loss.approx_kl}, grads
@@ -98,8 +100,8 @@ class PPOLearner:
         losses, grads = self._loss_and_grads(mb)
         norm, skipped = apply_clipped_gradients(self.optimizer, grads,
                                                 self.model.trainable_variables,
-                                                self.config.max_grad_norm)
-        return {**losses, "grad_norm": norm, "nonfinite": skipped}
+                                                self.config.max_grad_norm, self.loss_scale)
+        return {**losses, **self.loss_scale.metrics(), "grad_norm": norm, "nonfinite": skipped}
 
     def update(self, rollout: dict) -> dict:
         advantages, returns, old_log_probs = (x.numpy() for x in self._targets(

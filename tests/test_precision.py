@@ -1,4 +1,5 @@
-"""--precision=mixed_bfloat16 and --xla: what stays float32, and the same update."""
+"""--precision=mixed_bfloat16 / mixed_float16 (loss scaling) and --xla: what stays float32,
+and the same update."""
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
+from drarl_tf.runtime.optim import LossScale
 from tests.test_impala_learner import SMALL, random_batch
 
 
@@ -28,6 +30,56 @@ def test_bfloat16_net_computes_in_bfloat16_and_keeps_float32_outputs_and_variabl
         assert low[key].dtype == tf.float32
         # bfloat16 keeps 8 bits of mantissa: the outputs agree to a few percent.
         np.testing.assert_allclose(low[key], full[key], atol=0.05 + 0.05 * np.abs(full[key]).max())
+
+
+def test_loss_scale_against_a_step_by_step_reference():
+    scale = LossScale("mixed_float16", initial=8.0, growth_interval=3)
+    ref_scale, ref_good = 8.0, 0
+    steps = [True, True, True, False, True, False, False, False, False, False, True]
+    for finite in steps:
+        error = float(scale.update(tf.constant(finite)))
+        if finite:
+            ref_good += 1
+            if ref_good >= 3:
+                ref_scale, ref_good = ref_scale * 2, 0
+        else:
+            ref_scale, ref_good = max(ref_scale / 2, 1.0), 0
+        assert float(scale.scale) == ref_scale and int(scale.good_steps) == ref_good
+        # Overflow is expected with float16; only at scale 1 is it an error.
+        assert error == (0.0 if finite or ref_scale > 1.0 else 1.0)
+    off = LossScale("float32")
+    assert not off.enabled and off.scale_loss(3.0) == 3.0 and off.metrics() == {}
+    assert float(off.update(tf.constant(False))) == 1.0  # without scaling, always an error
+
+
+def test_float16_impala_update_is_close_to_float32_and_an_overflow_only_lowers_the_scale():
+    config = ImpalaConfig(net="drarl", **SMALL)
+    batch = random_batch(config, (20, 10, 4), 3, 0)
+    tf.keras.utils.set_random_seed(0)
+    full = Learner(config, (20, 10, 4), 3, frames_per_update=20)
+    half = Learner(ImpalaConfig(net="drarl", precision="mixed_float16", **SMALL), (20, 10, 4),
+                   3, frames_per_update=20)
+    assert half.model.get_layer("section0_conv").dtype_policy.compute_dtype == "float16"
+    half.model.set_weights(full.weights())
+    assert float(half.loss_scale.scale) == 2.0**15  # the start; this sum loss needs less
+    half.loss_scale.scale.assign(2.0**8)
+    start = full.weights()
+    m_full, m_half = full.update(batch), half.update(batch)
+    assert m_half["loss_scale"] == 2.0**8 and m_half["nonfinite"] == 0.0
+    np.testing.assert_allclose(m_half["loss/total"], m_full["loss/total"], rtol=0.02)
+    steps = [np.abs(b - a).max() for a, b in zip(start, half.weights(), strict=True)]
+    assert max(steps) > 0  # the step was taken
+    for a, b, c in zip(start, full.weights(), half.weights(), strict=True):
+        # float16 keeps 11 bits of mantissa: each tensor's step agrees to within 10 % (RMSProp
+        # divides by the gradient's own scale, so small gradients weigh as much as large).
+        assert np.linalg.norm((c - a) - (b - a)) <= 0.1 * np.linalg.norm(b - a) + 1e-7
+    # A scale so large that the scaled loss overflows: the step is skipped, no error.
+    half.loss_scale.scale.assign(3e38)
+    before = half.weights()
+    m = half.update(batch)
+    assert m["nonfinite"] == 0.0 and m["loss_scale"] == pytest.approx(1.5e38)
+    for a, b in zip(before, half.weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_unknown_precision_is_one_line():
@@ -71,6 +123,17 @@ def test_impala_learns_catch_in_bfloat16_as_in_float32(tmp_path, net):
 
     config = ImpalaConfig(net=net, game="Catch", total_frames=100_000, seed=1,
                           precision="mixed_bfloat16", xla=True, logdir=str(tmp_path),
+                          log_interval_seconds=1000.0)
+    result = train(config)
+    assert result.mean_return >= 0.7, result
+
+
+@pytest.mark.slow
+def test_impala_learns_catch_in_float16_with_loss_scaling(tmp_path):
+    from drarl_tf.impala import train
+
+    config = ImpalaConfig(net="drarl", game="Catch", total_frames=100_000, seed=1,
+                          precision="mixed_float16", logdir=str(tmp_path),
                           log_interval_seconds=1000.0)
     result = train(config)
     assert result.mean_return >= 0.7, result

@@ -10,7 +10,7 @@ from drarl_tf.impala.cluster import worker_info
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.optim import LinearDecay, apply_if_finite
+from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_if_finite
 
 
 def make_strategy(name: str, collective_timeout_seconds: float = 600.0
@@ -69,6 +69,7 @@ class Learner:
                 epsilon=config.rmsprop_epsilon,
             )
             self.optimizer.build(self.model.trainable_variables)
+            self.loss_scale = LossScale(config.precision)  # mixed_float16 only
         self._spec = batch_spec(config, obs_shape, num_actions)
         self._update = tf.function(self._distributed_update, input_signature=[self._spec])
         self._loss_and_grads = (tf.function(self._loss_and_grads_fn, jit_compile=True)
@@ -94,7 +95,8 @@ class Learner:
                 baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
                 clip_rho_threshold=cfg.clip_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
             )
-        grads = tape.gradient(loss.total, self.model.trainable_variables)
+            scaled = self.loss_scale.scale_loss(loss.total)  # on the tape
+        grads = self.loss_scale.unscale(tape.gradient(scaled, self.model.trainable_variables))
         losses = {"loss/total": loss.total, "loss/policy": loss.policy,
                   "loss/baseline": loss.baseline, "loss/entropy": loss.entropy}
         return losses, grads
@@ -109,8 +111,10 @@ class Learner:
         grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, grad_norm = tf.clip_by_global_norm(grads, cfg.max_grad_norm)
         n = tf.cast(context.num_replicas_in_sync, tf.float32)
-        skipped = apply_if_finite(self.optimizer, [g / n for g in grads], variables)
-        return {**losses, "grad_norm": grad_norm / n, "nonfinite": skipped / n}
+        skipped = apply_if_finite(self.optimizer, [g / n for g in grads], variables,
+                                  self.loss_scale)
+        return {**losses, **self.loss_scale.metrics(n), "grad_norm": grad_norm / n,
+                "nonfinite": skipped / n}
 
     def _distributed_update(self, batch):
         self.trace_count += 1  # Python side effect: runs once per trace

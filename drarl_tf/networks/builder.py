@@ -61,7 +61,7 @@ def _section(x, index: int, channels: int, net: str):
     return x, mask
 
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def check_precision(precision: str) -> str:
@@ -91,8 +91,9 @@ def build_network(
       input_dtype: "uint8" for acting, training and export; "float32" (pixel values
         0-255, same weights) for tools that differentiate through the input, such as
         tf-keras-vis's Grad-CAM, since a uint8 input cannot be watched by a tape.
-      precision: "float32", or "mixed_bfloat16": the torso computes in bfloat16
-        while its variables, the policy logits, the value and the masks stay float32
+      precision: "float32", or "mixed_bfloat16" / "mixed_float16": the torso computes
+        in bfloat16 / float16 while its variables, the policy logits, the value and the
+        masks stay float32 (the trainers scale the loss for float16: runtime.optim.LossScale)
         (worth it on CPUs with AVX512_BF16/AMX and on GPUs; see docs/benchmarks.md).
 
     Returns:

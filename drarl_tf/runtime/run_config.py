@@ -30,8 +30,9 @@ class RunConfig:
     # A non-finite loss or gradient never reaches the weights; then "stop" ends the run
     # (checkpoint of the last good state kept) or "skip" drops that batch and goes on.
     on_nonfinite: str = "stop"
-    # "mixed_bfloat16": the learner's network computes in bfloat16 (variables, logits,
-    # value, losses and optimiser state stay float32); "float32" is the paper's.
+    # "mixed_bfloat16" / "mixed_float16" (GPUs; with dynamic loss scaling): the learner's
+    # network computes in bfloat16 / float16 (variables, logits, value, losses and
+    # optimiser state stay float32); "float32" is the paper's.
     precision: str = "float32"
     xla: bool = False  # compile the loss and gradient computation with XLA
     # Stop early once the mean return over the last 100 full games reaches this (unset:
