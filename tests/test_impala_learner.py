@@ -90,7 +90,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
         np.testing.assert_allclose(m1["loss/total"], m2["loss/total"], rtol=1e-4)
         np.testing.assert_allclose(m1["grad_norm"], m2["grad_norm"], rtol=1e-4)
     for a, b in zip(one.weights(), two.weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)  # oneDNN: sums in another order
     print("MIRRORED_OK", two.trace_count)
     """
 )
@@ -146,7 +146,7 @@ def test_two_workers_give_the_single_device_update(tmp_path):
         for i in range(n):  # both workers started from the chief's weights
             np.testing.assert_array_equal(r[f"arr_{i}"], chief_before[i])
         for a, b in zip(one.weights(), [r[f"arr_{n + i}"] for i in range(n)], strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)  # oneDNN: sums in another order
         assert bool(r["stop"])
     # Each worker reports the global loss (a sum over the batch, summed over workers).
     np.testing.assert_allclose(float(results[0]["loss"]), metrics["loss/total"], rtol=1e-4)
