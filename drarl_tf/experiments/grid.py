@@ -159,14 +159,14 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
         return CellOutcome(cell, "skipped", 0.0)
     run_dir = Path(logdir) / cell.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    steps = [("train", lambda: cell.train_command(logdir, export_dir, extra_flags)),
-             ("eval", lambda: cell.eval_command(logdir, export_dir, eval_episodes))]
-    for what, command in steps:
+    for what, command in (
+            ("train", cell.train_command(logdir, export_dir, extra_flags)),
+            ("eval", cell.eval_command(logdir, export_dir, eval_episodes))):
         if what == "eval" and 0 < exported_frames(export_dir, cell) == evaluated_frames(
                 logdir, cell):
             break  # the exported model is the one already evaluated
         log_path = run_dir / f"{what}.log"
-        if _run_logged(command(), log_path, echo) != 0:
+        if _run_logged(command, log_path, echo) != 0:
             return CellOutcome(cell, "failed", time.monotonic() - start,
                                f"{what} failed: {_last_error(log_path)} (see {log_path})")
     return CellOutcome(cell, "done", time.monotonic() - start)

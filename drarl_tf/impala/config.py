@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 
 from drarl_tf.errors import DrarlError
@@ -79,9 +80,10 @@ class ImpalaConfig(RunConfig):
                 "actor unrolls), or actors block before the learner can assemble one"
             )
 
-    @property
+    @functools.cached_property
     def worker(self) -> WorkerInfo:
-        """This process's place among the learner's workers (one unless multi_worker)."""
+        """This process's place among the learner's workers (one unless multi_worker);
+        TF_CONFIG is read once, not at every update."""
         return worker_info(self.strategy)
 
     @property

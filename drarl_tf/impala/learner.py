@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from drarl_tf.impala.cluster import worker_info
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
@@ -18,8 +17,7 @@ def make_strategy(name: str, collective_timeout_seconds: float = 600.0
     """`default`: one device (the first GPU, else the CPU). `mirrored`: all local GPUs
     (or every logical CPU device when there is no GPU). `multi_worker`: the machines of
     TF_CONFIG (see drarl_tf.impala.cluster), each with its local GPUs or its CPU."""
-    if name == "multi_worker":
-        worker_info(name)  # a bad TF_CONFIG is one line, before TensorFlow reads it
+    if name == "multi_worker":  # TF_CONFIG was checked by ImpalaConfig (config.worker)
         options = tf.distribute.experimental.CommunicationOptions(
             timeout_seconds=collective_timeout_seconds)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
