@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 import json  # noqa: E402
-import platform  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -22,6 +21,7 @@ from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.experiments import benchmark  # noqa: E402
 from drarl_tf.impala import ImpalaConfig  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
+from drarl_tf.runtime.hardware import cpu_description  # noqa: E402
 
 flags.DEFINE_enum("mode", "all", ["env", "nets", "onednn", "precision", "impala", "scaling", "a2c", "ppo",
                    "all", "torch_ppo"],
@@ -48,7 +48,7 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv):
     del argv
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
+    results = {"machine": cpu_description()}
     print(f"machine: {results['machine']}")
     if FLAGS.mode in ("env", "all"):
         results["env"] = benchmark.env_rates(FLAGS.game, FLAGS.num_envs, FLAGS.seconds)

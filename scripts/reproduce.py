@@ -41,7 +41,7 @@ flags.DEFINE_integer("eval_episodes", 200, "Full games per evaluation (the paper
 flags.DEFINE_string("logdir", "runs", "Where the run directories and tables go.")
 flags.DEFINE_string("export_dir", "saved_models", "Where the runs' SavedModels go.")
 flags.DEFINE_list("train_flags", None, "Extra flags for every training run instead of the "
-                  "experiment's own (cpu_pong: --target_return=15), e.g. "
+                  "experiment's own (cpu_pong: --target_return=15,--precision=auto), e.g. "
                   "--train_flags=--num_actors=4,--checkpoint_minutes=30")
 flags.DEFINE_boolean("dry_run", False, "Only list the runs.")
 flags.mark_flag_as_required("experiment")

@@ -11,6 +11,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
+from drarl_tf.runtime import hardware
 from drarl_tf.runtime.optim import LossScale
 from tests.test_impala_learner import SMALL, random_batch
 
@@ -83,8 +84,44 @@ def test_float16_impala_update_is_close_to_float32_and_an_overflow_only_lowers_t
 
 
 def test_unknown_precision_is_one_line():
-    with pytest.raises(DrarlError, match="unknown precision 'float16'"):
+    with pytest.raises(DrarlError, match="unknown precision 'float16'; choose one of auto, "):
         ImpalaConfig(precision="float16")
+
+
+CPUINFO = """processor\t: 0
+model name\t: Some Xeon
+flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile
+processor\t: 1
+model name\t: Some Xeon
+flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile
+"""
+
+
+def test_cpuinfo_gives_model_and_bf16_instruction_sets():
+    model, flags = hardware.parse_cpuinfo(CPUINFO)
+    assert model == "Some Xeon" and "avx2" in flags
+    assert hardware.bf16_cpu_flags(flags) == ("amx_bf16", "avx512_bf16")
+    assert hardware.bf16_cpu_flags(frozenset({"avx2", "fma"})) == ()
+    assert hardware.parse_cpuinfo("") == ("", frozenset())
+
+
+@pytest.mark.parametrize("bf16, gpu, expected", [
+    (True, False, "mixed_bfloat16"), (False, False, "float32"), (True, True, "float32"),
+    (False, True, "float32")])
+def test_auto_precision_takes_bf16_only_on_a_cpu_that_has_it(bf16, gpu, expected):
+    assert hardware.auto_precision(bf16, gpu) == expected
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("avx2 avx512_bf16", "mixed_bfloat16"), ("avx2 fma", "float32")])
+def test_config_resolves_auto_and_records_the_choice(tmp_path, monkeypatch, flags, expected):
+    monkeypatch.setattr(hardware, "cpu_info", lambda: ("cpu", frozenset(flags.split())))
+    monkeypatch.setattr(hardware, "has_gpu", lambda: False)
+    config = ppo.PPOConfig(game="Catch", precision="auto", logdir=str(tmp_path))
+    assert config.precision == expected  # what config.json and the learner get
+    hint = hardware.precision_hint("float32")
+    assert (hint is not None) == (expected == "mixed_bfloat16")
+    assert hardware.precision_hint("mixed_bfloat16") is None
 
 
 @pytest.mark.parametrize("net", ["impala", "drarl"])

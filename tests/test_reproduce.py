@@ -95,7 +95,8 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
 
 def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluated(tmp_path):
     experiment = EXPERIMENTS["cpu_pong"]
-    assert experiment.train_flags == ("--target_return=15",) and experiment.seeds == 1
+    assert experiment.train_flags == ("--target_return=15", "--precision=auto")
+    assert experiment.seeds == 1
     (cell,) = plan(experiment, 1, 100_000, games=["Catch"], nets=["impala"])
     # Catch's returns are in [-1, 1]: a target of -1 is reached after the first 100 games.
     flags = ["--target_return=-1", "--log_interval_seconds=1000", "--image_every_updates=0"]

@@ -47,10 +47,12 @@ EXPERIMENTS = {
                    ("impala", "large_impala", "simple_drarl", "drarl"),
                    "Table 4: PPO on Amidar with the four networks"),
         # Not in the paper: a real game learnt on a CPU (docs/cpu_atari.md). Each run
-        # stops at a mean return of +15 over 100 games, or at 10M frames.
+        # stops at a mean return of +15 over 100 games, or at 10M frames; bf16 where the
+        # CPU has it (about 2x faster, the same learning on Catch: docs/benchmarks.md).
         Experiment("cpu_pong", "ppo", ("Pong",), ("drarl", "impala"),
                    "PPO on Pong on a CPU, DRARL vs IMPALA nets, to +15 or 10M frames",
-                   frames=10_000_000, seeds=1, train_flags=("--target_return=15",),
+                   frames=10_000_000, seeds=1,
+                   train_flags=("--target_return=15", "--precision=auto"),
                    in_paper=False),
     )
 }

@@ -7,7 +7,8 @@ import math
 
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks import check_net_name, check_precision
+from drarl_tf.networks import check_net_name
+from drarl_tf.runtime.hardware import resolve_precision
 from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
 
@@ -32,7 +33,9 @@ class RunConfig:
     on_nonfinite: str = "stop"
     # "mixed_bfloat16" / "mixed_float16" (GPUs; with dynamic loss scaling): the learner's
     # network computes in bfloat16 / float16 (variables, logits, value, losses and
-    # optimiser state stay float32); "float32" is the paper's.
+    # optimiser state stay float32); "float32" is the paper's; "auto": mixed_bfloat16 on a
+    # CPU-only machine whose CPU has AMX/AVX512_BF16 (about 2x faster there), else float32.
+    # config.json records the precision that was chosen.
     precision: str = "float32"
     xla: bool = False  # compile the loss and gradient computation with XLA
     # Stop early once the mean return over the last 100 full games reaches this (unset:
@@ -41,7 +44,7 @@ class RunConfig:
 
     def __post_init__(self):
         self.net = check_net_name(self.net)
-        check_precision(self.precision)
+        self.precision = resolve_precision(self.precision)
         self.game = check_game(self.game)
         self._require_at_least_one("total_frames")
         for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",

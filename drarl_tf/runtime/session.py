@@ -16,6 +16,7 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import Checkpointer
 from drarl_tf.runtime.export import export_saved_model, run_metadata
+from drarl_tf.runtime.hardware import precision_hint
 from drarl_tf.runtime.numerics import batch_statistics
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import open_run_dir, run_name
@@ -70,6 +71,9 @@ class TrainingSession:
         self.start_frames = int(self.frames.numpy())
         if self.resumed:
             self.log(f"resumed from {self.resumed} at {self.start_frames:,} frames")
+        hint = precision_hint(config.precision)
+        if hint:
+            self.log(hint)
         self.progress = Progress(self.name, config.total_frames, self.run.tb,
                                  config.log_interval_seconds, start_frames=self.start_frames,
                                  window=RETURN_WINDOW)
