@@ -33,6 +33,9 @@ flags.DEFINE_integer("num_actors", 2, "IMPALA actor processes (end to end).")
 flags.DEFINE_integer("envs_per_actor", 16, "Envs per actor (end to end).")
 flags.DEFINE_list("actor_counts", ["1", "2", "4"], "Actor counts for --mode=scaling.")
 flags.DEFINE_float("seconds", 10.0, "Seconds per measurement.")
+flags.DEFINE_string("precision", "float32", "Learner precision of the end-to-end modes "
+                    "(impala, scaling, a2c, ppo): float32, mixed_bfloat16, mixed_float16 or "
+                    "auto; --mode=precision compares them on the train step alone.")
 flags.DEFINE_string("output_json", "", "Also write the results here.")
 FLAGS = flags.FLAGS
 
@@ -68,7 +71,8 @@ def main(argv):
         rows = []
         for net in FLAGS.nets:
             config = ImpalaConfig(net=net, game=FLAGS.game, num_actors=FLAGS.num_actors,
-                                  envs_per_actor=FLAGS.envs_per_actor)
+                                  envs_per_actor=FLAGS.envs_per_actor,
+                                  precision=FLAGS.precision)
             rows.append(benchmark.impala_end_to_end(config, FLAGS.seconds))
         results["impala"] = rows
         print("\n## IMPALA end to end (samples = agent steps)\n\n" + _table(rows))
@@ -77,7 +81,7 @@ def main(argv):
         if any(c < 1 for c in counts):
             raise DrarlError(f"--actor_counts must be >= 1, got {FLAGS.actor_counts}")
         results["scaling"] = [row for net in FLAGS.nets for row in benchmark.impala_scaling(
-            net, FLAGS.game, counts, FLAGS.envs_per_actor, FLAGS.seconds)]
+            net, FLAGS.game, counts, FLAGS.envs_per_actor, FLAGS.seconds, FLAGS.precision)]
         print("\n## IMPALA end to end by number of actors (batch 32 unrolls)\n\n"
               + _table(results["scaling"]))
     for algo in ("a2c", "ppo"):
@@ -85,8 +89,9 @@ def main(argv):
             continue
         module = __import__(f"drarl_tf.{algo}", fromlist=["train"])
         cls = module.A2CConfig if algo == "a2c" else module.PPOConfig
-        results[algo] = [benchmark.on_policy_end_to_end(algo, cls(net=net, game=FLAGS.game),
-                                                        FLAGS.seconds) for net in FLAGS.nets]
+        results[algo] = [benchmark.on_policy_end_to_end(
+            algo, cls(net=net, game=FLAGS.game, precision=FLAGS.precision), FLAGS.seconds)
+            for net in FLAGS.nets]
         print(f"\n## {algo.upper()} end to end (paper defaults; samples = agent steps)\n\n"
               + _table(results[algo]))
     if FLAGS.mode == "torch_ppo":  # not in "all": it needs the optional torch packages

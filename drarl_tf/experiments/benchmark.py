@@ -105,9 +105,10 @@ def env_rates(game: str, num_envs: int, seconds: float, trials: int = 6) -> dict
             "ale_py_step_ms_after_0.5ms_pause": step_ms[0.0005]}
 
 
-def inference_rate(net: str, obs_shape, num_actions: int, batch: int, seconds: float) -> float:
+def inference_rate(net: str, obs_shape, num_actions: int, batch: int, seconds: float,
+                   precision: str = "float32") -> float:
     """Policy forward samples/s at the actors' batch size."""
-    model = build_network(net, num_actions, obs_shape)
+    model = build_network(net, num_actions, obs_shape, precision=precision)
     policy = make_policy(model, obs_shape)
     obs = np.random.default_rng(0).integers(0, 256, (batch,) + tuple(obs_shape), dtype=np.uint8)
     return _rate(lambda: policy(obs), batch, seconds)
@@ -166,7 +167,8 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     module = {"a2c": a2c, "ppo": ppo}[algo]
     T, N = config.unroll_length, config.num_envs
     e, obs_shape, num_actions, fps_per_step = _env_rate(config.game, N, seconds)
-    i = inference_rate(config.net, obs_shape, num_actions, N, seconds)
+    # A2C and PPO act with the learner's own model, so in its precision.
+    i = inference_rate(config.net, obs_shape, num_actions, N, seconds, config.precision)
     learner_cls = module.A2CLearner if algo == "a2c" else module.PPOLearner
     learner = learner_cls(config, obs_shape, num_actions, 1)
     k = getattr(config, "num_epochs", 1)
@@ -177,7 +179,8 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
                                     min_updates=4)
     shares = {k_: v for k_, v in result.metrics.items() if k_.startswith("time/")}
     return {
-        "algo": algo, "net": config.net, "game": config.game, "num_envs": N,
+        "algo": algo, "net": config.net, "precision": config.precision, "game": config.game,
+        "num_envs": N,
         "env_steps_per_s": e, "inference_samples_per_s": i, "train_samples_per_s_per_pass": lr,
         "passes_k": k, "compute_bound_samples_per_s": bound,
         "end_to_end_samples_per_s": end_to_end, "end_to_end_frames_per_s": result.steady_fps,
@@ -198,7 +201,8 @@ def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
     end_to_end, _ = _timed_run(train, config, config.batch_size * config.unroll_length,
                                fps_per_step, bound, seconds, min_updates=8)
     return {
-        "net": config.net, "game": config.game, "num_actors": config.num_actors,
+        "net": config.net, "precision": config.precision, "game": config.game,
+        "num_actors": config.num_actors,
         "envs_per_actor": config.envs_per_actor, "env_steps_per_s": e,
         "inference_samples_per_s": i, "learner_samples_per_s": lr,
         "compute_bound_samples_per_s": bound, "end_to_end_samples_per_s": end_to_end,
@@ -273,7 +277,7 @@ def precision_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) ->
 
 
 def impala_scaling(net: str, game: str, actor_counts, envs_per_actor: int,
-                   seconds: float) -> list[dict]:
+                   seconds: float, precision: str = "float32") -> list[dict]:
     """IMPALA end to end with each number of actors (the batch stays 32 unrolls), with
     the end-to-end / learner-only ratio and the gain of each added actor over the
     previous count, all measured in this run."""
@@ -281,7 +285,7 @@ def impala_scaling(net: str, game: str, actor_counts, envs_per_actor: int,
     for n in actor_counts:
         tf.keras.backend.clear_session()
         config = ImpalaConfig(net=net, game=game, num_actors=n, envs_per_actor=envs_per_actor,
-                              queue_size=max(8, 2 * n))
+                              queue_size=max(8, 2 * n), precision=precision)
         row = impala_end_to_end(config, seconds)
         rate = row["end_to_end_samples_per_s"]
         row["ratio_to_learner_only"] = rate / row["learner_samples_per_s"]
