@@ -48,7 +48,7 @@ EXPERIMENTS = {
                    "Table 4: PPO on Amidar with the four networks"),
         # Not in the paper: a real game learnt on a CPU (docs/cpu_atari.md). Each run
         # stops at a mean return of +15 over 100 games, or at 10M frames; bf16 where the
-        # CPU has it (about 2x faster, the same learning on Catch: docs/benchmarks.md).
+        # CPU has it (1.5-1.7x faster, the same learning on Catch: docs/benchmarks.md).
         Experiment("cpu_pong", "ppo", ("Pong",), ("drarl", "impala"),
                    "PPO on Pong on a CPU, DRARL vs IMPALA nets, to +15 or 10M frames",
                    frames=10_000_000, seeds=1,

@@ -34,7 +34,7 @@ class RunConfig:
     # "mixed_bfloat16" / "mixed_float16" (GPUs; with dynamic loss scaling): the learner's
     # network computes in bfloat16 / float16 (variables, logits, value, losses and
     # optimiser state stay float32); "float32" is the paper's; "auto": mixed_bfloat16 on a
-    # CPU-only machine whose CPU has AMX/AVX512_BF16 (about 2x faster there), else float32.
+    # CPU-only machine whose CPU has AMX/AVX512_BF16 (1.5-1.7x faster there), else float32.
     # config.json records the precision that was chosen.
     precision: str = "float32"
     xla: bool = False  # compile the loss and gradient computation with XLA
