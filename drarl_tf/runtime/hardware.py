@@ -11,9 +11,13 @@ operation is emulated (scripts/benchmark.py --mode=precision, docs/benchmarks.md
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
+import tensorflow as tf
+
 from drarl_tf.errors import DrarlError
+from drarl_tf.networks import PRECISIONS
 
 AUTO = "auto"
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as /proc/cpuinfo spells them
@@ -49,16 +53,12 @@ def bf16_cpu_flags(flags: frozenset[str] | None = None) -> tuple[str, ...]:
 
 def cpu_description() -> str:
     """One line for benchmark tables: model, cores, and the vector/bf16 extensions."""
-    import os
-
     model, flags = cpu_info()
     simd = [f for f in ("avx2", "avx512f") if f in flags] + list(bf16_cpu_flags(flags))
     return f"{model or 'unknown CPU'}, {os.cpu_count()} cores, {' '.join(simd) or 'no AVX2'}"
 
 
 def has_gpu() -> bool:
-    import tensorflow as tf
-
     return bool(tf.config.list_physical_devices("GPU"))
 
 
@@ -70,8 +70,6 @@ def auto_precision(has_bf16_cpu: bool, gpu: bool) -> str:
 
 def resolve_precision(precision: str) -> str:
     """`auto` -> the precision for this machine; any other value is checked and kept."""
-    from drarl_tf.networks import PRECISIONS
-
     if precision == AUTO:
         return auto_precision(bool(bf16_cpu_flags()), has_gpu())
     if precision not in PRECISIONS:
