@@ -46,8 +46,7 @@ def main(argv):
     env.close()
     result.update(saved_model=str(FLAGS.saved_model), net=policy.metadata["net"],
                   algo=policy.metadata["algo"], trained_frames=policy.metadata["frames"],
-                  protocol="full games (all lives), up to 30 no-ops, 108,000-frame cap, "
-                           + ("greedy" if FLAGS.greedy else "sampled") + " actions")
+                  protocol=f"{env.protocol}; {'greedy' if FLAGS.greedy else 'sampled'} actions")
     output = Path(FLAGS.output or Path(FLAGS.logdir) / policy.metadata["run"] / "eval.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")

@@ -14,8 +14,9 @@ from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import export_checkpoint  # noqa: E402
 
 flags.DEFINE_string("checkpoint", None, "Run directory (latest checkpoint) or checkpoint prefix.")
-flags.DEFINE_string("output", None, "SavedModel directory (default saved_models/<run>).")
-flags.DEFINE_string("export_dir", "saved_models", "Parent directory of the default output.")
+flags.DEFINE_string("output", None, "SavedModel directory (default: the run's own <run>/saved_model; "
+                    "refused if it holds anything but an export of the same run).")
+flags.DEFINE_string("export_dir", "", "If set, the default output is <export_dir>/<run>.")
 flags.mark_flag_as_required("checkpoint")
 FLAGS = flags.FLAGS
 

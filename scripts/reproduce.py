@@ -39,7 +39,8 @@ flags.DEFINE_list("nets", None, "Nets instead of the experiment's own.")
 flags.DEFINE_integer("parallel", 1, "Runs trained at once.")
 flags.DEFINE_integer("eval_episodes", 200, "Full games per evaluation (the paper: 200).")
 flags.DEFINE_string("logdir", "runs", "Where the run directories and tables go.")
-flags.DEFINE_string("export_dir", "saved_models", "Where the runs' SavedModels go.")
+flags.DEFINE_string("export_dir", "", "If set, the runs' SavedModels go to <export_dir>/<run> "
+                    "instead of <logdir>/<run>/saved_model.")
 flags.DEFINE_list("train_flags", None, "Extra flags for every training run instead of the "
                   "experiment's own (cpu_pong: --target_return=15,--precision=auto), e.g. "
                   "--train_flags=--num_actors=4,--checkpoint_minutes=30")

@@ -14,7 +14,8 @@ SAMPLE_KINDS = {
     "batch larger than the actors can have in flight", "logdir is a file",
     "resuming a run directory made with other settings", "every checkpoint of the run damaged",
     "lambda above 1", "no environments", "a model evaluated on a game with other observations",
-    "missing run", "an attention mask the model does not have", "zero seeds",
+    "missing run", "export directory is a file (refused before training)",
+    "export over a directory of the user's files", "an attention mask the model does not have", "zero seeds",
     "missing runs directory"}
 SAMPLE = [c for c in CASES if c.what in SAMPLE_KINDS]
 

@@ -57,13 +57,97 @@ def test_savedmodel_matches_keras_in_a_process_without_drarl_tf(tmp_path, net):
                      ["mask_section0", "mask_section1", "mask_section2"])
 
 
-def test_export_replaces_an_older_export(tmp_path):
+def test_export_replaces_an_older_export_of_the_same_run_only(tmp_path):
     model = build_network("impala", 3, (20, 10, 4))
+    run = dict(game="Catch", net="impala", num_actions=3, run_dir="/runs/a")
     for frames in (1, 2):
-        export_saved_model(model, tmp_path / "m", (20, 10, 4),
-                           dict(game="Catch", net="impala", num_actions=3, frames=frames))
+        export_saved_model(model, tmp_path / "m", (20, 10, 4), {**run, "frames": frames})
     assert LoadedPolicy(tmp_path / "m").metadata["frames"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    with pytest.raises(DrarlError, match="holds the export of another run \\(/runs/a\\)"):
+        export_saved_model(model, tmp_path / "m", (20, 10, 4), {**run, "run_dir": "/runs/b"})
+    assert LoadedPolicy(tmp_path / "m").metadata["run_dir"] == "/runs/a"
+
+
+def test_export_refuses_user_files_and_a_file_in_the_way(tmp_path):
+    model = build_network("impala", 3, (20, 10, 4))
+    meta = dict(game="Catch", net="impala", num_actions=3, run_dir="/runs/a")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(DrarlError, match="already exists and is not a drarl_tf SavedModel"):
+        export_saved_model(model, mine, (20, 10, 4), meta)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DrarlError, match="it is a file"):
+        export_saved_model(model, tmp_path / "file", (20, 10, 4), meta)
+    with pytest.raises(DrarlError, match="cannot write a SavedModel to .*file is a file"):
+        export_saved_model(model, tmp_path / "file" / "m", (20, 10, 4), meta)
+
+
+def _saved_model_cli(args: list[str]) -> subprocess.Popen:
+    """`saved_model_cli` as installed with TensorFlow (its module when the script is not
+    on PATH next to this Python)."""
+    script = Path(sys.executable).with_name("saved_model_cli")
+    command = ([str(script)] if script.exists()
+               else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
+    return subprocess.Popen(command + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_saved_model_cli_runs_every_signature_with_the_keras_outputs(tmp_path):
+    """TensorFlow's session-based loader (saved_model_cli, TF Serving, the C++ API) on a
+    fresh export and on the shipped demo model, against Keras and tf-keras-vis."""
+    import tensorflow as tf
+
+    from drarl_tf.viz.gradcam import grad_cam
+    from drarl_tf.viz.statistics import policy_from_pixels
+
+    obs_shape = (20, 10, 4)
+    model = build_network("drarl", 3, obs_shape)
+    path = export_saved_model(model, tmp_path / "m", obs_shape,
+                              dict(game="Catch", net="drarl", num_actions=3))
+    rng = np.random.default_rng(0)
+    obs = rng.integers(0, 256, (4,) + obs_shape, dtype=np.uint8)
+    actions = rng.integers(0, 3, 4).astype(np.int32)
+    np.save(tmp_path / "obs.npy", obs)
+    np.save(tmp_path / "actions.npy", actions)
+    inputs = f"observation={tmp_path / 'obs.npy'};action={tmp_path / 'actions.npy'}"
+    runs = {}
+    for name, directory, signature in [("serve", path, "serving_default"),
+                                       ("cam", path, "grad_cam"),
+                                       ("grad", path, "input_gradient"),
+                                       ("shipped", SHIPPED, "serving_default")]:
+        feed = f"observation={tmp_path / 'obs.npy'}" if signature == "serving_default" else inputs
+        runs[name] = _saved_model_cli(
+            ["run", "--dir", str(directory), "--tag_set", "serve", "--signature_def", signature,
+             "--inputs", feed, "--outdir", str(tmp_path / name)])
+    for name, proc in runs.items():
+        output = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, (name, output[-3000:])
+
+    def served(name, key):
+        return np.load(tmp_path / name / f"{key}.npy")
+
+    expected = {k: v.numpy() for k, v in model(obs).items()}
+    assert len(expected) == 5  # logits, value, three masks
+    for key, value in expected.items():
+        np.testing.assert_allclose(served("serve", key), value, atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(served("serve", "greedy_action"),
+                                  expected["policy_logits"].argmax(-1))
+    np.testing.assert_allclose(served("cam", "grad_cam"),
+                               grad_cam(model, obs, actions, upsample=False),
+                               atol=1e-5, rtol=1e-5)
+    pixels = tf.constant(obs, tf.float32) / 255.0
+    with tf.GradientTape() as tape:
+        tape.watch(pixels)
+        logits = policy_from_pixels(model)(pixels)
+        chosen = tf.reduce_sum(tf.gather(logits, actions, batch_dims=1))
+    np.testing.assert_allclose(served("grad", "input_gradient"),
+                               tape.gradient(chosen, pixels).numpy(), atol=1e-5, rtol=1e-5)
+    shipped = LoadedPolicy(SHIPPED)(obs)
+    for key, value in shipped.items():
+        np.testing.assert_allclose(served("shipped", key), value, atol=1e-5, rtol=1e-5)
 
 
 def test_shipped_catch_model_beats_random_and_eval_json_has_the_fields(tmp_path):
@@ -102,8 +186,15 @@ def test_checkpoint_export_round_trip(tmp_path):
     train(config)
     final = LoadedPolicy(tmp_path / "saved" / "impala-drarl-Catch-s0")
     assert final.metadata["frames"] == 40 and final.metadata["algo"] == "impala"
-    again = export_checkpoint(tmp_path / "runs" / "impala-drarl-Catch-s0",
-                              output=tmp_path / "again")
+    run_dir = tmp_path / "runs" / "impala-drarl-Catch-s0"
+    assert final.metadata["run_dir"] == str(run_dir.resolve())
+    again = export_checkpoint(run_dir, output=tmp_path / "again")
+    assert export_checkpoint(run_dir, output=tmp_path / "again") == again  # same run: replaced
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "data.csv").write_text("1,2\n")
+    with pytest.raises(DrarlError, match="already exists and is not a drarl_tf SavedModel"):
+        export_checkpoint(run_dir, output=tmp_path / "user")
+    assert (tmp_path / "user" / "data.csv").exists()
     obs = np.random.default_rng(0).integers(0, 256, (3, 20, 10, 4), dtype=np.uint8)
     a, b = final(obs), LoadedPolicy(again)(obs)
     for key in a:

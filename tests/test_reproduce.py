@@ -106,7 +106,7 @@ def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluate
     assert first.status == "done", first.message
     assert any("reached the target return" in line for line in lines)  # echoed progress
     frames = evaluated_frames(logdir, cell)
-    assert 0 < frames < 100_000 and frames == exported_frames(export_dir, cell)
+    assert 0 < frames < 100_000 and frames == exported_frames(logdir, export_dir, cell)
     again = run_cell(cell, logdir, export_dir, 10, flags)
     assert again.status == "done", again.message
     run = tmp_path / "runs" / cell.name

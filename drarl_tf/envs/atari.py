@@ -114,6 +114,13 @@ class AtariVecEnv(VecEnv):
         self._done = np.zeros(num_envs, bool)
         self._episode_frame = np.zeros(num_envs, np.int64)
 
+    @property
+    def protocol(self) -> str:
+        ends = ("a lost life ends the learning episode, the game goes on" if self.training
+                else "full games (all lives)")
+        return (f"Atari {self.name}: {ends}, up to {NOOP_MAX} no-ops at reset, frame skip "
+                f"{FRAME_SKIP}, no sticky actions, {MAX_EPISODE_FRAMES:,}-frame cap")
+
     @staticmethod
     def _nhwc(obs: np.ndarray) -> np.ndarray:
         # One contiguous plane per channel reads 3-4x faster than a strided

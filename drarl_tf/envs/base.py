@@ -48,6 +48,8 @@ class VecEnv(abc.ABC):
     action_meanings: tuple[str, ...]
     name: str
     frames_per_step: int = 1  # emulator frames per agent step (Atari: the frame skip)
+    # What one episode is, in words (recorded with evaluation results and SavedModels).
+    protocol: str = "episodes as the environment ends them (terminated or truncated)"
 
     @abc.abstractmethod
     def reset(self, seed: int | None = None) -> np.ndarray:

@@ -90,4 +90,7 @@ def make_catch_env(num_envs: int, **kwargs):
     """A `VecEnv` of Catch; `kwargs` go to `CatchVectorEnv` (rows, columns, scale, stack)."""
     from drarl_tf.envs.gym_adapter import GymnasiumVecEnv
 
-    return GymnasiumVecEnv(CatchVectorEnv(num_envs, **kwargs), name="Catch")
+    env = GymnasiumVecEnv(CatchVectorEnv(num_envs, **kwargs), name="Catch")
+    env.protocol = ("Catch: one falling ball per game, +1 caught or -1 missed "
+                    "(the Atari protocol does not apply)")
+    return env

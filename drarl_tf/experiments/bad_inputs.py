@@ -41,6 +41,15 @@ def _a_file(root: Path) -> None:
     (root / "notadir").write_text("")
 
 
+def _run_and_user_files(root: Path) -> None:
+    """A run directory with a checkpoint, and a directory of the user's own files."""
+    _damaged_checkpoints(root)
+    (root / "runs" / "impala-drarl-Catch-s0" / "config.json").write_text(
+        json.dumps({"net": "drarl", "game": "Catch", "seed": 0}))
+    (root / "mine").mkdir()
+    (root / "mine" / "notes.txt").write_text("keep me")
+
+
 @dataclasses.dataclass(frozen=True)
 class BadInput:
     script: str
@@ -92,7 +101,12 @@ CASES: tuple[BadInput, ...] = (
              "episodes must be >= 1", "zero evaluation games"),
     BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--game=Pong"),
              "observation", "a model evaluated on a game with other observations"),
+    BadInput("run_ppo.py", ("--export_dir=notadir",), "notadir is a file",
+             "export directory is a file (refused before training)", _a_file),
     BadInput("export.py", ("--checkpoint=runs/nothing",), "not a run directory", "missing run"),
+    BadInput("export.py", ("--checkpoint=runs/impala-drarl-Catch-s0", "--output=mine"),
+             "mine already exists and is not a drarl_tf SavedModel",
+             "export over a directory of the user's files", _run_and_user_files),
     BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--mask=mask_section7"),
              "mask_section0", "an attention mask the model does not have"),
     BadInput("visualize.py", (), "saved_model", "neither a model nor a run given"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
-from drarl_tf.runtime.run_dir import run_name
+from drarl_tf.runtime.run_dir import export_path, run_name
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 PAPER_FRAMES = 200_000_000
@@ -83,9 +83,13 @@ class Cell:
                 f"--game={self.game}", f"--seed={self.seed}", f"--total_frames={self.frames}",
                 f"--logdir={logdir}", f"--export_dir={export_dir}", *extra]
 
+    def saved_model(self, logdir: str, export_dir: str) -> Path:
+        """Where the cell's run writes its SavedModel (see `run_dir.export_path`)."""
+        return export_path(Path(logdir) / self.name, export_dir)
+
     def eval_command(self, logdir: str, export_dir: str, episodes: int) -> list[str]:
         return [sys.executable, str(SCRIPTS / "evaluate.py"),
-                f"--saved_model={Path(export_dir) / self.name}", f"--episodes={episodes}",
+                f"--saved_model={self.saved_model(logdir, export_dir)}", f"--episodes={episodes}",
                 f"--seed={self.seed}", f"--output={Path(logdir) / self.name / 'eval.json'}"]
 
 
@@ -110,9 +114,9 @@ def evaluated_frames(logdir: str, cell: Cell) -> int:
         return 0
 
 
-def exported_frames(export_dir: str, cell: Cell) -> int:
+def exported_frames(logdir: str, export_dir: str, cell: Cell) -> int:
     """Frames the cell's exported SavedModel was trained for (0 if none)."""
-    path = Path(export_dir) / cell.name / "assets" / "drarl_metadata.json"
+    path = cell.saved_model(logdir, export_dir) / "assets" / "drarl_metadata.json"
     try:
         return int(json.loads(path.read_text()).get("frames", 0))
     except (OSError, ValueError, AttributeError):
@@ -164,7 +168,7 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
     for what, command in (
             ("train", cell.train_command(logdir, export_dir, extra_flags)),
             ("eval", cell.eval_command(logdir, export_dir, eval_episodes))):
-        if what == "eval" and 0 < exported_frames(export_dir, cell) == evaluated_frames(
+        if what == "eval" and 0 < exported_frames(logdir, export_dir, cell) == evaluated_frames(
                 logdir, cell):
             break  # the exported model is the one already evaluated
         log_path = run_dir / f"{what}.log"

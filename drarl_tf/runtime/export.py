@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import types
 from pathlib import Path
 
 import keras
@@ -28,39 +29,59 @@ from drarl_tf.errors import DrarlError
 METADATA_FILE = "drarl_metadata.json"
 
 
-def run_metadata(env, algo: str, net: str, seed: int, frames: int, run: str) -> dict:
-    """What a SavedModel records about its run: game, actions, algorithm, net, frames."""
+def run_metadata(env, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
+    """What a SavedModel records about its run: game, actions, algorithm, net, frames, and
+    the run directory (absolute) it came from."""
     import drarl_tf
 
+    run_dir = Path(run_dir).resolve()
     return dict(game=env.name, num_actions=int(env.num_actions),
                 action_meanings=list(env.action_meanings), algo=algo, net=net, seed=seed,
-                frames=int(frames), run=run, drarl_tf_version=drarl_tf.__version__)
+                frames=int(frames), run=run_dir.name, run_dir=str(run_dir),
+                protocol=getattr(env, "protocol", ""), drarl_tf_version=drarl_tf.__version__)
 
 
 class _Serving(tf.Module):
+    """The exported object: three signatures, the metadata and the variables they read.
+
+    The Keras model itself is not an attribute: TensorFlow's session-based loader (the
+    one `saved_model_cli run`, TF Serving and the C++ API use) restores only variables
+    that the object graph names as plain `tf.Variable`s, and Keras 3 puts its own
+    variable wrappers there. The signatures' captured variables are listed instead.
+    """
+
     def __init__(self, model, obs_shape, metadata: dict, asset_path: str):
         super().__init__()
-        self.model = model
-        self.metadata = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False)
-        self.metadata_file = tf.saved_model.Asset(asset_path)
-        spec = tf.TensorSpec((None,) + tuple(obs_shape), tf.uint8, name="observation")
-        self.serve = tf.function(self._serve, input_signature=[spec])
         from drarl_tf.networks import LAST_CONV_FEATURES, POLICY_LOGITS, SCALE_LAYER
 
-        self._features = keras.Model(
-            model.input, [model.get_layer(LAST_CONV_FEATURES).output, model.output[POLICY_LOGITS]])
-        self._from_pixels = keras.Model(model.get_layer(SCALE_LAYER).output,
-                                        model.output[POLICY_LOGITS])
+        self.metadata = tf.Variable(json.dumps(metadata, sort_keys=True), trainable=False)
+        self.metadata_file = tf.saved_model.Asset(asset_path)
+        # In a plain namespace, which the object graph does not follow (see the docstring).
+        self._keras = types.SimpleNamespace(
+            model=model,
+            features=keras.Model(model.input, [model.get_layer(LAST_CONV_FEATURES).output,
+                                               model.output[POLICY_LOGITS]]),
+            from_pixels=keras.Model(model.get_layer(SCALE_LAYER).output,
+                                    model.output[POLICY_LOGITS]))
+        spec = tf.TensorSpec((None,) + tuple(obs_shape), tf.uint8, name="observation")
         action = tf.TensorSpec((None,), tf.int32, name="action")
-        self.grad_cam = tf.function(self._grad_cam, input_signature=[spec, action])
-        self.input_gradient = tf.function(self._input_gradient, input_signature=[spec, action])
+        self.serve = tf.function(self._serve, input_signature=[spec], autograph=False)
+        self.grad_cam = tf.function(self._grad_cam, input_signature=[spec, action],
+                                    autograph=False)
+        self.input_gradient = tf.function(self._input_gradient,
+                                          input_signature=[spec, action], autograph=False)
+        captured: dict[int, tf.Variable] = {}
+        for fn in (self.serve, self.grad_cam, self.input_gradient):
+            for variable in fn.get_concrete_function().variables:
+                captured.setdefault(id(variable), variable)
+        self.model_variables = list(captured.values())
 
     def _input_gradient(self, observation, action):
         # d logit_a / d pixel with pixels scaled to [0, 1] (the paper's Fig. 8).
         pixels = tf.cast(observation, tf.float32) / 255.0
         with tf.GradientTape() as tape:
             tape.watch(pixels)
-            logits = self._from_pixels(pixels, training=False)
+            logits = self._keras.from_pixels(pixels, training=False)
             chosen = tf.reduce_sum(tf.gather(logits, action, batch_dims=1))
         return {"input_gradient": tape.gradient(chosen, pixels)}
 
@@ -68,7 +89,7 @@ class _Serving(tf.Module):
         # Eq. 13-14 of the paper on the last convolutional features; the conv variables
         # are watched, so every activation downstream of them is on the tape.
         with tf.GradientTape() as tape:
-            features, logits = self._features(observation, training=False)
+            features, logits = self._keras.features(observation, training=False)
             tape.watch(features)
             chosen = tf.reduce_sum(tf.gather(logits, action, batch_dims=1))
         grads = tape.gradient(chosen, features)
@@ -76,16 +97,61 @@ class _Serving(tf.Module):
         return {"grad_cam": tf.nn.relu(tf.reduce_sum(alpha * features, axis=-1))}
 
     def _serve(self, observation):
-        out = self.model(observation, training=False)
+        out = self._keras.model(observation, training=False)
         result = {k: tf.cast(v, tf.float32) for k, v in out.items()}
         result["greedy_action"] = tf.argmax(out["policy_logits"], axis=-1, output_type=tf.int32)
         return result
 
 
-def export_saved_model(model, path, obs_shape, metadata: dict) -> str:
-    """Writes `model` as a SavedModel at `path` (replacing an older export atomically)."""
+def check_export_target(path, run_dir: str | None = None, own: bool = False) -> Path:
+    """Refuses, with one line, a SavedModel destination that cannot be written or that
+    holds anything but an earlier export of the same run; creates its parent.
+
+    Args:
+      path: the SavedModel directory to be written.
+      run_dir: the absolute run directory recorded in the export's metadata; an
+        existing export there is replaced only if it records the same one.
+      own: `path` is the run's own `saved_model/` directory: always the run's to replace.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise DrarlError(f"cannot write a SavedModel to {path}: it is a file")
+    if path.is_dir() and any(path.iterdir()) and not own:
+        previous = _export_metadata(path)
+        if previous is None:
+            raise DrarlError(f"{path} already exists and is not a drarl_tf SavedModel; "
+                             "refusing to replace it: choose another output directory")
+        if run_dir is None or previous.get("run_dir") != run_dir:
+            raise DrarlError(f"{path} holds the export of another run "
+                             f"({previous.get('run_dir') or previous.get('run', 'unknown')}); "
+                             "refusing to replace it: choose another output directory "
+                             "or delete that one")
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise DrarlError(f"cannot write a SavedModel to {path}: {blocker} is a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe.", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DrarlError(f"cannot write a SavedModel to {path}: "
+                         f"{e.strerror or e} ({e.filename or path.parent})") from None
+    return path
+
+
+def _export_metadata(path: Path) -> dict | None:
+    try:
+        return json.loads((path / "assets" / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def export_saved_model(model, path, obs_shape, metadata: dict, own: bool = False) -> str:
+    """Writes `model` as a SavedModel at `path`, replacing an older export of the same run
+    (`metadata["run_dir"]`) atomically; anything else at `path` is refused
+    (`check_export_target`). `own`: `path` is the run's own `saved_model/`."""
+    path = check_export_target(path, metadata.get("run_dir"), own)
     metadata = {**metadata, "obs_shape": list(obs_shape), "obs_dtype": "uint8",
                 "outputs": sorted(list(model.output) + ["greedy_action"])}
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -161,17 +227,20 @@ class LoadedPolicy:
                              f"actions, but {env.name} has {env.num_actions}")
 
 
-def export_checkpoint(checkpoint, output=None, export_dir: str = "saved_models") -> str:
+def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
     """Exports a training checkpoint as a SavedModel.
 
     Args:
       checkpoint: a run directory (`runs/<run>`, its latest checkpoint) or a
-        checkpoint prefix (`runs/<run>/checkpoints/ckpt-N`).
-      output: the SavedModel directory; default `<export_dir>/<run>` (`-<frames>` added
-        when an older checkpoint than the latest is exported).
+        checkpoint prefix (`runs/<run>/checkpoints/ckpt-N`, `runs/<run>/milestones/ckpt-N`).
+      output: the SavedModel directory; refused if it holds anything but an earlier
+        export of the same run. Default: where the run itself exports
+        (`<run>/saved_model`, or `<export_dir>/<run>`), with `-<frames>` added when
+        an older checkpoint than the latest is exported.
     """
     from drarl_tf.envs import make_vector_env
     from drarl_tf.networks import build_network
+    from drarl_tf.runtime.run_dir import export_path
 
     checkpoint = Path(checkpoint)
     run_root = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
@@ -184,6 +253,9 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "saved_models")
     prefix = latest if checkpoint.is_dir() else str(checkpoint)
     if prefix is None or not Path(prefix + ".index").exists():
         raise DrarlError(f"no checkpoint found at {checkpoint}")
+    run_dir = str(run_root.resolve())
+    if output is not None:  # refused before the checkpoint is read
+        check_export_target(output, run_dir)
     env = make_vector_env(config["game"], 1)
     env.close()
     model = build_network(config["net"], env.num_actions, env.obs_shape)
@@ -192,10 +264,12 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "saved_models")
         tf.train.Checkpoint(model=model, frames=frames).restore(prefix).expect_partial()
     except (tf.errors.OpError, ValueError, AssertionError) as e:
         raise DrarlError(f"cannot read checkpoint {prefix} ({type(e).__name__})") from None
-    name = run_root.name
+    own = False
     if output is None:
-        suffix = "" if prefix == latest else f"-{int(frames.numpy())}"
-        output = Path(export_dir) / f"{name}{suffix}"
-    metadata = run_metadata(env, name.split("-")[0], config["net"], config["seed"],
-                            int(frames.numpy()), name)
-    return export_saved_model(model, output, env.obs_shape, metadata)
+        output = export_path(run_root, export_dir)
+        own = not export_dir and prefix == latest
+        if prefix != latest:
+            output = output.with_name(f"{output.name}-{int(frames.numpy())}")
+    metadata = run_metadata(env, run_root.name.split("-")[0], config["net"], config["seed"],
+                            int(frames.numpy()), run_dir)
+    return export_saved_model(model, output, env.obs_shape, metadata, own=own)

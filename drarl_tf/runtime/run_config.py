@@ -23,7 +23,10 @@ class RunConfig:
     discount: float = 0.99
     reward_clip: float = 1.0  # rewards clipped to [-1, 1] for learning; 0 disables
     logdir: str = "runs"
-    export_dir: str = "saved_models"  # the final SavedModel goes to <export_dir>/<run name>/
+    # The final SavedModel goes to <logdir>/<run name>/saved_model/, or, when this is set,
+    # to <export_dir>/<run name>/ (refused before training if that holds anything but an
+    # earlier export of the same run).
+    export_dir: str = ""
     checkpoint_minutes: float = 10.0
     log_interval_seconds: float = 10.0
     # TensorBoard images (attention masks, Grad-CAM) every this many updates; 0: never.

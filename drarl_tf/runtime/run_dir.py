@@ -20,6 +20,16 @@ def run_name(algo: str, net: str, game: str, seed: int) -> str:
     return f"{algo}-{net}-{game}-s{seed}"
 
 
+SAVED_MODEL = "saved_model"  # a run's own export: <logdir>/<run name>/saved_model/
+
+
+def export_path(run_root, export_dir: str = "") -> Path:
+    """Where a run's SavedModel goes: its own `<run dir>/saved_model/`, or
+    `<export_dir>/<run name>/` when an export directory is given."""
+    run_root = Path(run_root)
+    return Path(export_dir) / run_root.name if export_dir else run_root / SAVED_MODEL
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDir:
     root: Path
@@ -35,6 +45,11 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def milestones(self) -> Path:
+        """Checkpoints kept at chosen fractions of the run (never rotated away)."""
+        return self.root / "milestones"
 
 
 def open_run_dir(logdir: str, name: str, config) -> RunDir:

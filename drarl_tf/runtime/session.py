@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import Checkpointer
-from drarl_tf.runtime.export import export_saved_model, run_metadata
+from drarl_tf.runtime.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.runtime.hardware import precision_hint
 from drarl_tf.runtime.numerics import batch_statistics
 from drarl_tf.runtime.progress import Progress
-from drarl_tf.runtime.run_dir import open_run_dir, run_name
+from drarl_tf.runtime.run_dir import export_path, open_run_dir, run_name
 
 RETURN_WINDOW = 100  # games in the logged mean return
 
@@ -55,6 +55,8 @@ class TrainingSession:
         self.env = env  # its name, actions and observation shape go into the SavedModel
         self.name = run_name(algo, config.net, env.name, config.seed)
         self.run = open_run_dir(config.logdir, self.name, config)
+        if export_model:  # a destination that cannot take the SavedModel fails now, not at the end
+            check_export_target(self.export_path, self._run_dir, own=not config.export_dir)
         self.optimizer = optimizer
         self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
         self.episodes = tf.Variable(0, dtype=tf.int64, name="episodes")
@@ -240,13 +242,19 @@ class TrainingSession:
 
     @property
     def export_path(self) -> Path:
-        return Path(self.config.export_dir) / self.name
+        """`<run dir>/saved_model/`, or `<export_dir>/<run name>/` (see RunConfig)."""
+        return export_path(self.run.root, self.config.export_dir)
+
+    @property
+    def _run_dir(self) -> str:
+        return str(self.run.root.resolve())
 
     def export(self) -> str:
-        """Writes the current policy as a SavedModel to `<export_dir>/<run name>/`."""
+        """Writes the current policy as a SavedModel to `export_path`."""
         metadata = run_metadata(self.env, self.algo, self.config.net, self.config.seed,
-                                int(self.frames.numpy()), self.name)
-        return export_saved_model(self.model, self.export_path, self.env.obs_shape, metadata)
+                                int(self.frames.numpy()), self._run_dir)
+        return export_saved_model(self.model, self.export_path, self.env.obs_shape, metadata,
+                                  own=not self.config.export_dir)
 
     def close(self) -> TrainResult:
         """Writes the final checkpoint and SavedModel (if anything was trained, or no
