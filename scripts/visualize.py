@@ -1,12 +1,18 @@
-"""PNGs of where the agent looks: frame stack (afterimage), attention masks, Grad-CAM.
+"""PNGs of where the agent looks: frame stack, attention masks and Grad-CAM, on stated scales.
 
   python scripts/visualize.py --saved_model=saved_models/demo-impala-drarl-Catch \
       --steps=0,4,8 --output_dir=viz
-  python scripts/visualize.py --checkpoint=runs/impala-drarl-Catch-s0 --output_dir=viz
+  # the paper's Fig. 6: two nets' Grad-CAM side by side on the same states
+  python scripts/visualize.py --saved_model=runs/ppo-impala-Pong-s0/saved_model,runs/ppo-drarl-Pong-s0/saved_model
+  # the paper's Fig. 7: Grad-CAM at 0/36/72/100 % of training (the run's milestones)
+  python scripts/visualize.py --series=runs/impala-drarl-Catch-s0 --output_dir=viz
 
-Plays one game with the SavedModel and, at each listed agent step, writes
-<output_dir>/step<N>.png: [frames | mask_section0..2 (attention nets) | Grad-CAM];
-then <output_dir>/gradient_histogram.png: the shares of |d logit / d pixel| per
+Plays one game with the first model (a series: the last milestone) and, at each listed agent step, writes
+<output_dir>/step<N>.png: one row per model (or milestone checkpoint) on that state:
+[frames | mask_section0..2 (channel mean, absolute 0-1) | Grad-CAM of the row's own most
+likely action (0 to the largest value in the figure)], colour bars and value ranges
+under it; step<N>_<mask>_channels.png: every channel of the first model's masks; then
+<output_dir>/gradient_histogram.png: the first model's shares of |d logit / d pixel| per
 interval over every step played (the paper's Fig. 8).
 """
 
@@ -17,69 +23,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from drarl_tf.envs import make_vector_env  # noqa: E402
-from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint  # noqa: E402
-from drarl_tf.runtime.rollout import sample_actions  # noqa: E402
-from drarl_tf.viz.overlay import explanation_panel  # noqa: E402
-from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram  # noqa: E402
+from drarl_tf.viz.figures import explain_game, load_models  # noqa: E402
 
-flags.DEFINE_string("saved_model", None, "SavedModel directory.")
+flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
+                  "to compare on the same states.")
 flags.DEFINE_string("checkpoint", None, "Or a run directory / checkpoint (exported first).")
+flags.DEFINE_string("series", None, "Or a run directory: one row per milestone checkpoint "
+                    "(--milestone_fractions of the run, e.g. 0/36/72/100 %).")
 flags.DEFINE_list("steps", ["0", "10", "20"], "Agent steps of the game to draw.")
 flags.DEFINE_string("output_dir", "viz", "Where the PNGs go.")
 flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sampling.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("scale", 0, "Enlargement (default: to at least 168 pixels high).")
-flags.mark_flags_as_mutual_exclusive(["saved_model", "checkpoint"], required=True)
+flags.mark_flags_as_mutual_exclusive(["saved_model", "checkpoint", "series"], required=True)
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from PIL import Image
-
-    try:
-        steps = sorted({int(s) for s in FLAGS.steps})
-    except ValueError:
-        raise DrarlError(f"--steps must be integers, got {FLAGS.steps}") from None
-    if not steps or steps[0] < 0:
-        raise DrarlError("--steps must be >= 0")
-    saved_model = FLAGS.saved_model
-    if FLAGS.checkpoint:
-        saved_model = export_checkpoint(FLAGS.checkpoint, Path(tempfile.mkdtemp()) / "model")
-    policy = LoadedPolicy(saved_model)
-    env = make_vector_env(policy.metadata["game"], 1, training=False)
-    policy.check_env(env)
-    scale = FLAGS.scale or max(1, int(np.ceil(168 / env.obs_shape[0])))
-    out_dir = Path(FLAGS.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(FLAGS.seed)
-    obs, written, gradients = env.reset(seed=FLAGS.seed), [], []
-    for t in range(steps[-1] + 1):
-        out = policy(obs)
-        logits = out["policy_logits"]
-        actions = (np.argmax(logits, -1).astype(np.int32) if FLAGS.greedy
-                   else sample_actions(logits, rng))
-        gradients.append(np.abs(policy.input_gradient(obs, actions)))
-        if t in steps:
-            cam = policy.grad_cam(obs, actions)[0]
-            masks = {name: out[name][0] for name in policy.mask_names}
-            path = out_dir / f"step{t}.png"
-            Image.fromarray(explanation_panel(obs[0], masks, cam, scale)).save(path)
-            written.append(str(path))
-        obs = env.step(actions).obs
-    env.close()
-    hist = histogram_of(np.concatenate([g.ravel() for g in gradients]))
-    written.append(plot_gradient_histogram(
-        hist, out_dir / "gradient_histogram.png",
-        f"{policy.metadata['net']} on {policy.metadata['game']}, {len(gradients)} states"))
-    columns = ["frames", *policy.mask_names, "grad_cam"]
-    print(f"wrote {', '.join(written)} (columns: {', '.join(columns)})")
+    with tempfile.TemporaryDirectory() as tmp:
+        models = load_models(FLAGS.saved_model, FLAGS.checkpoint, FLAGS.series, Path(tmp))
+        written = explain_game(models, FLAGS.steps, FLAGS.output_dir, FLAGS.greedy,
+                               FLAGS.seed, FLAGS.scale, player=-1 if FLAGS.series else 0)
+    print(f"wrote {', '.join(written)} (rows: {', '.join(label for label, _ in models)})")
 
 
 if __name__ == "__main__":

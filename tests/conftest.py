@@ -26,7 +26,7 @@ def start_impala_run(tmp_path, total_frames: int, stderr=subprocess.PIPE, export
     cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
            f"--total_frames={total_frames}", "--log_interval_seconds=0.5",
            f"--logdir={tmp_path}", f"--export_dir={export_dir or tmp_path / 'saved'}",
-           "--image_every_updates=0"]
+           "--image_every_frames=0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     for line in proc.stdout:
         if "fps" in line and "frames 0/" not in line:

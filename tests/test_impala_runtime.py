@@ -143,7 +143,7 @@ def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path
 
 
 def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
-    base = dict(net="impala", game="Catch", logdir=str(tmp_path), image_every_updates=0,
+    base = dict(net="impala", game="Catch", logdir=str(tmp_path), image_every_frames=0,
                 export_dir=str(tmp_path / "saved"), **FAST)
     train(ImpalaConfig(total_frames=40, **base))
     train(ImpalaConfig(total_frames=80, **base))
@@ -180,7 +180,7 @@ def _start_workers(tmp_path, total_frames, *flags):
     return start_local_workers(
         [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
          "--strategy=multi_worker", "--num_actors=1", "--envs_per_actor=2", "--batch_size=4",
-         f"--total_frames={total_frames}", "--image_every_updates=0",
+         f"--total_frames={total_frames}", "--image_every_frames=0",
          f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}", *flags])
 
 

@@ -145,7 +145,7 @@ def test_xla_gives_the_same_impala_update(net):
 def test_a2c_and_ppo_run_with_bfloat16_and_xla(tmp_path, module, config_cls):
     config = config_cls(net="drarl", game="Catch", total_frames=800, num_envs=4,
                         unroll_length=5, precision="mixed_bfloat16", xla=True,
-                        logdir=str(tmp_path), image_every_updates=0,
+                        logdir=str(tmp_path), image_every_frames=0,
                         **({"num_minibatches": 2} if config_cls is ppo.PPOConfig else {}))
     result = module.train(config)
     assert result.frames == 800

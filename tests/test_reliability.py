@@ -27,7 +27,7 @@ from drarl_tf.runtime.numerics import batch_statistics
 from tests.conftest import start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
-            log_interval_seconds=1000.0, image_every_updates=0)
+            log_interval_seconds=1000.0, image_every_frames=0)
 
 
 class NaNRewardEnv(VecEnv):
@@ -218,7 +218,7 @@ def test_skip_mode_drops_nan_batches_and_finishes(tmp_path, capsys):
 def test_an_injected_nan_stops_a2c_and_ppo(tmp_path, trainer, config_cls, capsys):
     config = config_cls(net="impala", game="Catch", total_frames=2000, num_envs=4,
                         unroll_length=5, logdir=str(tmp_path), log_interval_seconds=1000.0,
-                        image_every_updates=0,
+                        image_every_frames=0,
                         **({"num_minibatches": 2} if config_cls is ppo.PPOConfig else {}))
     with pytest.raises(DrarlError, match="non-finite loss or gradients in the update after 40"):
         trainer(config, env_fn=functools.partial(NaNRewardEnv, nan_at=13))  # 3rd rollout
@@ -335,7 +335,7 @@ def test_a_signal_in_the_middle_of_an_update_lets_it_finish_before_the_checkpoin
     config = ppo.PPOConfig(net="impala", game="Catch", total_frames=10_000, num_envs=4,
                            unroll_length=16, num_minibatches=2, num_epochs=2,
                            logdir=str(tmp_path), log_interval_seconds=1000.0,
-                           image_every_updates=0)
+                           image_every_frames=0)
     result = ppo.train(config)
     assert result.interrupted
     assert (result.frames, result.updates) == (2 * 64, 2 * 4)

@@ -71,7 +71,7 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
     cmd = [sys.executable, str(SCRIPTS / "reproduce.py"), "--experiment=a2c5", "--games=Catch",
            "--frames=2000", "--seeds=2", "--eval_episodes=10", "--parallel=2",
            f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}",
-           "--train_flags=--log_interval_seconds=1000,--image_every_updates=0"]
+           "--train_flags=--log_interval_seconds=1000,--image_every_frames=0"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert out.stdout.count(" done a2c-") == 4
@@ -99,7 +99,7 @@ def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluate
     assert experiment.seeds == 1
     (cell,) = plan(experiment, 1, 100_000, games=["Catch"], nets=["impala"])
     # Catch's returns are in [-1, 1]: a target of -1 is reached after the first 100 games.
-    flags = ["--target_return=-1", "--log_interval_seconds=1000", "--image_every_updates=0"]
+    flags = ["--target_return=-1", "--log_interval_seconds=1000", "--image_every_frames=0"]
     logdir, export_dir = str(tmp_path / "runs"), str(tmp_path / "saved")
     lines = []
     first = run_cell(cell, logdir, export_dir, 10, flags, echo=lines.append)

@@ -107,7 +107,7 @@ def drarl_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = dataclasses.replace(config, logdir=f"{tmp}/runs", export_dir=f"{tmp}/saved",
                                      total_frames=frames, log_interval_seconds=1e9,
-                                     checkpoint_minutes=1e9, image_every_updates=0)
+                                     checkpoint_minutes=1e9, image_every_frames=0)
         cpu0 = os.times()
         result = train(config)  # steady_fps leaves out the first update
         cpu1 = os.times()

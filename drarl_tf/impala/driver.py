@@ -83,7 +83,8 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                     np.mean([it["policy_version"] for it in items]))
                 metrics["actor_restarts"] = float(pool.restarts)
                 returns = np.concatenate([it["episode_returns"] for it in items])
-                session.record(frames_per_update, returns, metrics, obs=items[0]["obs"][0])
+                session.record(frames_per_update, returns, metrics,
+                               obs=batch["obs"] if session.wants_states else None)
     except DrarlError:
         session.save_checkpoint()  # the learner's state is good: keep the work done so far
         raise

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -53,3 +56,45 @@ class Checkpointer:
             raise DrarlError(f"could not write checkpoint ckpt-{step} in {self.directory} "
                              f"({reason}); the previous one ({previous}) is kept: free some "
                              "space and rerun the command to resume from it") from None
+
+
+class Milestones:
+    """Checkpoints kept for good at fractions of the run (the paper's Fig. 7), beside the
+    rotating ones: `<directory>/ckpt-<frames>`, listed in `milestones.json` as
+    `{"0.36": {"frames": N, "path": "ckpt-N"}}`."""
+
+    INDEX = "milestones.json"
+
+    def __init__(self, directory, checkpoint: tf.train.Checkpoint, fractions):
+        self.directory = Path(directory)
+        self.checkpoint = checkpoint
+        self.fractions = tuple(fractions)
+        self.index = read_milestones(self.directory)
+
+    def reached(self, frames: int, total_frames: int) -> None:
+        """Writes a milestone for every fraction that `frames` reached and that has none."""
+        due = [f for f in self.fractions
+               if f"{f:g}" not in self.index and frames >= f * total_frames]
+        if not due:
+            return
+        name = f"ckpt-{frames}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.checkpoint.write(str(self.directory / name))
+            for f in due:
+                self.index[f"{f:g}"] = {"frames": int(frames), "path": name}
+            tmp = self.directory / (self.INDEX + ".tmp")
+            tmp.write_text(json.dumps(self.index, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, self.directory / self.INDEX)
+        except (OSError, tf.errors.OpError) as e:  # a lost milestone must not stop training
+            print(f"warning: could not keep the milestone checkpoint {name} "
+                  f"({str(e).strip().splitlines()[0][:200] if str(e).strip() else e})",
+                  file=sys.stderr, flush=True)
+
+
+def read_milestones(directory) -> dict:
+    """`{fraction: {"frames": N, "path": "ckpt-N"}}` of a run's milestones (empty if none)."""
+    try:
+        return json.loads((Path(directory) / Milestones.INDEX).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -19,7 +19,10 @@ def define_config_flags(config_cls) -> None:
     for field in dataclasses.fields(config_cls):
         default, name = field.default, field.name
         help_text = f"{config_cls.__name__}.{name}"
-        if isinstance(default, bool):
+        if isinstance(default, tuple):
+            flags.DEFINE_list(name, [f"{v:g}" if isinstance(v, float) else str(v)
+                                     for v in default], help_text, **owner)
+        elif isinstance(default, bool):
             flags.DEFINE_boolean(name, default, help_text, **owner)
         elif isinstance(default, int):
             flags.DEFINE_integer(name, default, help_text, **owner)

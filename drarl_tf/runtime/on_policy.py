@@ -75,7 +75,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
                     session.check_update(metrics, rollout)
                     metrics.update(_time_shares(collector.seconds, update_seconds))
                     session.record(frames_per_update, rollout["episode_returns"], metrics,
-                                   obs=rollout["obs"][0])
+                                   obs=rollout["obs"] if session.wants_states else None)
         except DrarlError:
             session.save_checkpoint()  # the learner's state is good: keep the work done
             raise

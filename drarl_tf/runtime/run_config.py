@@ -29,8 +29,12 @@ class RunConfig:
     export_dir: str = ""
     checkpoint_minutes: float = 10.0
     log_interval_seconds: float = 10.0
-    # TensorBoard images (attention masks, Grad-CAM) every this many updates; 0: never.
-    image_every_updates: int = 200
+    # TensorBoard images (attention masks, Grad-CAM) every this many frames (the same unit
+    # for every trainer), at the first update and at the end; 0: never.
+    image_every_frames: int = 1_000_000
+    # Checkpoints kept for good at these fractions of total_frames (the paper's Fig. 7:
+    # 0, 36, 72 and 100 % of training), in <run>/milestones/; empty: none.
+    milestone_fractions: tuple = (0.0, 0.36, 0.72, 1.0)
     # A non-finite loss or gradient never reaches the weights; then "stop" ends the run
     # (checkpoint of the last good state kept) or "skip" drops that batch and goes on.
     on_nonfinite: str = "stop"
@@ -56,8 +60,9 @@ class RunConfig:
                 raise DrarlError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0.0 <= self.discount <= 1.0:
             raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
-        if self.image_every_updates < 0:
-            raise DrarlError(f"image_every_updates must be >= 0, got {self.image_every_updates}")
+        if self.image_every_frames < 0:
+            raise DrarlError(f"image_every_frames must be >= 0, got {self.image_every_frames}")
+        self.milestone_fractions = _fractions(self.milestone_fractions)
         if self.on_nonfinite not in NONFINITE_ACTIONS:
             raise DrarlError(f"unknown on_nonfinite '{self.on_nonfinite}'; choose one of "
                              f"{', '.join(NONFINITE_ACTIONS)}")
@@ -70,3 +75,16 @@ class RunConfig:
         for name in names:
             if int(getattr(self, name)) < 1:
                 raise DrarlError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _fractions(values) -> tuple:
+    """`values` (numbers, or strings from a flag) as sorted unique floats in [0, 1]."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    try:
+        fractions = sorted({float(v) for v in values})
+    except (TypeError, ValueError):
+        raise DrarlError(f"milestone_fractions must be numbers in [0, 1], got {values}") from None
+    if any(not 0.0 <= f <= 1.0 for f in fractions):
+        raise DrarlError(f"milestone_fractions must be in [0, 1], got {values}")
+    return tuple(fractions)

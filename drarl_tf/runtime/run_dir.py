@@ -12,7 +12,7 @@ from drarl_tf.errors import DrarlError
 # Fields a resumed run may change without becoming a different experiment.
 RESUMABLE_CHANGES = frozenset(
     {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir",
-     "image_every_updates", "on_nonfinite", "max_actor_restarts", "actor_backend",
+     "image_every_frames", "milestone_fractions", "on_nonfinite", "max_actor_restarts", "actor_backend",
      "ray_address", "precision", "xla", "target_return", "collective_timeout_seconds"})
 
 

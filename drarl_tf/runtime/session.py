@@ -11,10 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.checkpoints import Checkpointer
+from drarl_tf.runtime.checkpoints import Checkpointer, Milestones
 from drarl_tf.runtime.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.runtime.hardware import precision_hint
 from drarl_tf.runtime.numerics import batch_statistics
@@ -85,8 +86,13 @@ class TrainingSession:
         self._first_update: tuple[float, int] | None = None
         self._end: tuple[float, int] | None = None
         self.metrics: dict = {}
-        self._images = None
-        self._records = 0
+        self._images = None  # ImageSummaries, made from the first states seen
+        self._next_images = self.start_frames  # frames at which images are due next
+        self._images_written_at = -1
+        self._milestones = Milestones(self.run.milestones, self.checkpointer.checkpoint,
+                                      config.milestone_fractions)
+        if self.start_frames == 0:
+            self._milestones.reached(0, config.total_frames)  # the untrained weights: 0 %
         self.interrupted = False
         self.stop_requested = False  # set by the first Ctrl-C / SIGTERM, see stop_on_interrupt
         self._saved_frames = self.start_frames
@@ -209,9 +215,41 @@ class TrainingSession:
             self.log(f"checkpoint written: {path}")
         return path
 
+    @property
+    def wants_states(self) -> bool:
+        """True until the states of the TensorBoard images are chosen: pass the update's
+        observations to `record` then."""
+        return bool(self.config.image_every_frames) and self._images is None
+
+    def _image_summaries(self, obs):
+        """The fixed image batch: diverse states of the run's first update, kept in
+        `<run>/image_states.npy` so that a resumed run shows the same states."""
+        from drarl_tf.viz.summaries import ImageSummaries, select_diverse_states
+
+        path = self.run.root / "image_states.npy"
+        states = None
+        if path.exists():
+            with contextlib.suppress(OSError, ValueError):
+                states = np.load(path)
+        if states is None or states.shape[1:] != tuple(self.env.obs_shape):
+            if obs is None:
+                return None
+            states = select_diverse_states(obs, seed=self.config.seed)
+            with contextlib.suppress(OSError):
+                np.save(path, states)
+        return ImageSummaries(self.model, states)
+
+    def _write_images(self, now: int, obs=None) -> None:
+        if self._images is None:
+            self._images = self._image_summaries(obs)
+        if self._images is not None and now != self._images_written_at:
+            self._images.write(self.progress.writer, now)
+            self._images_written_at = now
+
     def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> None:
-        """Counts one update's frames and finished games; logs, checkpoints and writes
-        images (on the first `obs` batch seen, kept fixed) when due."""
+        """Counts one update's frames and finished games; logs, checkpoints, keeps
+        milestone checkpoints and writes images when due (`obs`: the update's
+        observations `[..., H, W, C]`, needed while `wants_states`)."""
         self.frames.assign_add(frames)
         now = int(self.frames.numpy())
         if self._first_update is None:
@@ -225,14 +263,11 @@ class TrainingSession:
                      f"at {now:,} frames: stopping")
         self.metrics = metrics
         self.progress.maybe_log(now, metrics)
-        every = self.config.image_every_updates
-        self._records += 1
-        if obs is not None and every and (self._records - 1) % every == 0:
-            from drarl_tf.viz.summaries import ImageSummaries
-
-            if self._images is None:
-                self._images = ImageSummaries(self.model, obs)
-            self._images.write(self.progress.writer, now)
+        every = self.config.image_every_frames
+        if every and now >= self._next_images:
+            self._write_images(now, obs)
+            self._next_images = (now // every + 1) * every
+        self._milestones.reached(now, self.config.total_frames)
         if time.monotonic() - self._last_checkpoint > 60.0 * self.config.checkpoint_minutes:
             self.save_checkpoint(announce=False)
 
@@ -263,6 +298,8 @@ class TrainingSession:
             self.stop_clock()
         final = int(self.frames.numpy())
         self.save_checkpoint(announce=False)
+        if final > self.start_frames and self.config.image_every_frames:
+            self._write_images(final)  # the trained policy's images
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True)
         self.progress.close()

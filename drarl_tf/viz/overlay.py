@@ -1,4 +1,4 @@
-"""Image helpers: frames from observations, heat-map overlays, upsampling."""
+"""Image helpers: frames from observations, upsampling, enlargement."""
 
 from __future__ import annotations
 
@@ -26,31 +26,6 @@ def afterimage(obs: np.ndarray) -> np.ndarray:
     return np.clip((obs * weights).max(axis=-1), 0, 255).astype(np.uint8)
 
 
-def overlay(grey: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """RGB uint8 `[H, W, 3]`: a grey frame with a heat map in [0, 1] laid over in red-yellow."""
-    heat = upsample_bilinear(np.asarray(heat, np.float32), *grey.shape)
-    lo, hi = float(heat.min()), float(heat.max())
-    heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
-    base = np.repeat(grey[..., None].astype(np.float32), 3, axis=-1)
-    colour = np.stack([np.ones_like(heat), heat, np.zeros_like(heat)], -1) * 255.0
-    a = alpha * heat[..., None]
-    return np.clip(base * (1 - a) + colour * a, 0, 255).astype(np.uint8)
-
-
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement of an `[H, W(, 3)]` image."""
     return image.repeat(factor, axis=0).repeat(factor, axis=1)
-
-
-def explanation_panel(obs: np.ndarray, masks: dict, cam: np.ndarray | None,
-                      scale: int = 1) -> np.ndarray:
-    """One RGB row: the frame stack as afterimage, each attention mask (channel mean) and
-    the Grad-CAM map laid over the newest frame, for one observation `[H, W, C]`."""
-    newest = obs[..., -1]
-    tiles = [np.repeat(afterimage(obs)[..., None], 3, -1)]
-    tiles += [overlay(newest, masks[name].mean(-1)) for name in sorted(masks)]
-    if cam is not None:
-        tiles.append(overlay(newest, cam))
-    gap = np.full((obs.shape[0], 2, 3), 255, np.uint8)
-    row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
-    return enlarge(row, scale)

@@ -8,15 +8,17 @@ import numpy as np
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.rollout import sample_actions
-from drarl_tf.viz.overlay import enlarge, overlay
+from drarl_tf.viz.overlay import enlarge
+from drarl_tf.viz.panels import mask_frame
 
 
 def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed: int = 0,
                  mask: str | None = None) -> tuple[list[np.ndarray], float]:
     """Plays env 0 of `env` for one full game; returns RGB frames and the game's score.
 
-    With `mask` (e.g. `mask_section0`) each frame shows that attention mask,
-    averaged over channels, laid over the newest frame.
+    With `mask` (e.g. `mask_section0`) each frame shows, beside the newest frame, that
+    attention mask averaged over channels on the absolute scale [0, 1], with its
+    colour bar and the frame's range of values.
     """
     if mask is not None and mask not in policy.mask_names:
         valid = ", ".join(policy.mask_names) or "none: this net has no attention"
@@ -27,7 +29,7 @@ def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed:
     for _ in range(max_steps):
         out = policy(obs)
         grey = obs[0, :, :, -1]
-        frame = (overlay(grey, out[mask][0].mean(-1)) if mask is not None
+        frame = (mask_frame(grey, out[mask][0].mean(-1), mask) if mask is not None
                  else np.repeat(grey[..., None], 3, -1))
         frames.append(frame)
         logits = out["policy_logits"]
@@ -40,14 +42,16 @@ def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed:
     return frames, score
 
 
-def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 3) -> str:
-    """Writes RGB uint8 frames as an animated GIF (Pillow)."""
+def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 0) -> str:
+    """Writes RGB uint8 frames as an animated GIF (Pillow), enlarged `scale` times
+    (0: to at least 168 pixels high)."""
     from PIL import Image
 
     if not frames:
         raise DrarlError("no frames to write")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    scale = scale or max(1, -(-168 // frames[0].shape[0]))
     images = [Image.fromarray(enlarge(f, scale)) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps),
                    loop=0)
