@@ -5,8 +5,9 @@
 
 --runs takes run directories (runs/<algo>-<net>-<game>-s<seed> with an eval.json, from
 scripts/evaluate.py) or directories holding them. Writes <experiment>.md (with the
-paper's own numbers beside ours where it has the game), <experiment>.csv and
-<experiment>-curves.png.
+paper's own numbers, and for Tables 1 and 3 the earlier papers' published scores, beside
+ours where it has the game), <experiment>.csv, <experiment>-seeds.png (every run's final
+score: the paper's Fig. 3) and <experiment>-curves.png (runs that have TensorBoard logs).
 """
 
 import os

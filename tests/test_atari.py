@@ -34,8 +34,11 @@ def _play(env, steps, seed=0):
 
 def test_training_env_ends_an_episode_per_life_and_eval_env_per_game():
     steps = 2500
-    train = _play(AtariVecEnv("Breakout", 1, training=True, num_threads=1), steps)
-    evaluation = _play(AtariVecEnv("Breakout", 1, training=False, num_threads=1), steps)
+    train_env = AtariVecEnv("Breakout", 1, training=True, num_threads=1)
+    eval_env = AtariVecEnv("Breakout", 1, training=False, num_threads=1)
+    assert eval_env.protocol.startswith("Atari Breakout: full games (all lives), up to 30 no-ops")
+    assert "a lost life ends the learning episode" in train_env.protocol
+    train, evaluation = _play(train_env, steps), _play(eval_env, steps)
     for log, terminations_per_game in ((train, 5), (evaluation, 1)):
         terminated = np.array([s.terminated[0] for s in log])
         resets = np.flatnonzero([s.reset_step[0] for s in log])

@@ -161,6 +161,8 @@ def test_shipped_catch_model_beats_random_and_eval_json_has_the_fields(tmp_path)
         assert key in result
     assert result["episodes"] == len(result["scores"]) == 200
     assert result["frames"] == 200 * 9  # every Catch game lasts 9 steps
+    assert result["protocol"].startswith("Catch: one falling ball per game")
+    assert "Atari" not in result["protocol"].split("(")[0]
     # Random play returns -0.6 on average (std 0.8, so 200 games: +-0.06).
     assert result["mean"] >= 0.6
     assert "mean" in out.stdout

@@ -2,8 +2,10 @@
 Catch run end to end by scripts/reproduce.py."""
 
 import csv
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +60,30 @@ def test_cells_rows_and_markdown_of_a_hand_computed_example():
     assert tables.rate_of_increase(0.0, 1.0) != tables.rate_of_increase(0.0, 1.0)  # NaN
 
 
+def test_tables_1_and_3_print_the_published_scores_and_runs_without_logs_are_fine(tmp_path):
+    from drarl_tf.experiments.report import write_report
+
+    rows = tables.comparison_rows({"Krull": {"impala": [5.0], "drarl": [6.0]},
+                                   "Catch": {"impala": [1.0], "drarl": [1.0]}}, "impala", "drarl")
+    text = tables.comparison_markdown(rows, "IMPALA", "DRARL", TABLE1_IMPALA)
+    assert "| published (IMPALA paper) |" in text.splitlines()[0]
+    assert text.splitlines()[2].endswith("| 5966.99 (171.38) | 8053.78 (250.01) | 34.97% | 8147.70 |")
+    assert text.splitlines()[3].endswith("| - | - | - | - |")
+    assert "published (PPO paper)" in tables.comparison_markdown(rows, "PPO", "PPO+DRARL",
+                                                                 TABLE3_PPO)
+    # Run directories holding only eval.json (evaluate.py without training logs).
+    for net, seed, score in [("impala", 0, 1.0), ("impala", 1, 3.0), ("drarl", 0, 4.0)]:
+        run = tmp_path / f"ppo-{net}-Krull-s{seed}"
+        run.mkdir()
+        (run / "eval.json").write_text(json.dumps({"mean": score, "trained_frames": 10}))
+    written = write_report(EXPERIMENTS["ppo5"], tables.find_runs([tmp_path]), tmp_path / "out")
+    assert [Path(p).name for p in written] == ["ppo5.md", "ppo5.csv", "ppo5-seeds.png"]
+    report = (tmp_path / "out" / "ppo5.md").read_text()
+    assert "| Krull | 2.00 (1.00) | 4.00 (0.00) | 100.00% |" in report
+    assert "7942.30 |" in report and "(ppo5-seeds.png)" in report
+    assert (tmp_path / "out" / "ppo5-seeds.png").stat().st_size > 5000
+
+
 def test_the_grids_are_the_papers():
     assert all(e.in_paper for n, e in EXPERIMENTS.items() if n != "cpu_pong")
     assert len(plan(EXPERIMENTS["impala10"], 3, 1000)) == 10 * 2 * 3
@@ -83,6 +109,7 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
         assert -1.0 <= float(rows[0][f"{side}_mean"]) <= 1.0  # Catch returns are +-1
     assert "| Catch |" in (runs / "a2c5.md").read_text()
     assert (runs / "a2c5-curves.png").stat().st_size > 10_000
+    assert (runs / "a2c5-seeds.png").stat().st_size > 5_000
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stdout.count(" skipped a2c-") == 4
 

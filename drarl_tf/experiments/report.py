@@ -16,8 +16,9 @@ def _games_in_order(experiment: Experiment, runs) -> list[str]:
 
 
 def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "") -> list[str]:
-    """Writes `<prefix><experiment>.md`, `.csv` and `-curves.png` under `output_dir` from
-    the evaluated `runs` (see `tables.find_runs`) of the experiment's algorithm."""
+    """Writes `<prefix><experiment>.md`, `.csv`, `-seeds.png` (every run's final score,
+    the paper's Fig. 3) and `-curves.png` (runs with TensorBoard logs) under `output_dir`
+    from the evaluated `runs` (see `tables.find_runs`) of the experiment's algorithm."""
     from drarl_tf.viz.statistics import plot_curve_panels, read_returns
 
     runs = [r for r in runs if r.algo == experiment.algo and r.net in experiment.nets]
@@ -52,18 +53,23 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
         shown_paper = paper if paper and any(g in paper.scores for g in games) else None
         body = tables.comparison_markdown(rows, label, treatment, shown_paper)
         csv_text = tables.comparison_csv(rows)
-    Path(f"{stem}.md").write_text(header + body)
+    figure = f"\n![Final score of every run (the paper's Fig. 3)]({stem.name}-seeds.png)\n"
+    Path(f"{stem}.md").write_text(header + body + figure)
     Path(f"{stem}.csv").write_text(csv_text)
     panels = {}
     for game in games:
         groups = {}
         for run in (r for r in runs if r.game == game):
+            if not (run.path / "tb").is_dir():  # e.g. a run directory with only eval.json
+                continue
             curve = read_returns(run.path / "tb")
             if len(curve[0]) >= 2:
                 groups.setdefault(run.net, []).append(curve)
         if groups:
             panels[game] = groups
-    written = [f"{stem}.md", f"{stem}.csv"]
+    written = [f"{stem}.md", f"{stem}.csv",
+               tables.plot_seed_scores(scores, f"{stem}-seeds.png",
+                                       f"{experiment.description}: final score of every run")]
     if panels:
         written.append(plot_curve_panels(panels, f"{stem}-curves.png"))
     return written

@@ -83,13 +83,18 @@ def _fmt_rate(rate: float) -> str:
 
 def comparison_markdown(rows: list[Row], baseline: str, treatment: str,
                         paper: PaperTable | None = None) -> str:
-    """The paper's table layout, plus the paper's own numbers where it has the game."""
+    """The paper's table layout, plus the paper's own numbers where it has the game (and,
+    for Tables 1 and 3, the earlier papers' published scores the paper quotes)."""
     paper_scores = paper.scores if paper else {}
+    published = paper.published if paper else {}
     header = f"| game | {baseline} (std) | {treatment} (std) | rate of increase |"
     rule = "|---|---|---|---|"
     if paper:
         header += (f" paper {paper.baseline} | paper {paper.treatment} | paper rate |")
         rule += "---|---|---|"
+    if published:
+        header += f" published ({paper.published_label}) |"
+        rule += "---|"
     lines = [header, rule]
     for row in rows:
         line = (f"| {row.game} | {row.baseline.text()} | {row.treatment.text()} | "
@@ -98,6 +103,8 @@ def comparison_markdown(rows: list[Row], baseline: str, treatment: str,
             p = paper_scores.get(row.game)
             line += (f" {p[0]:.2f} ({p[1]:.2f}) | {p[2]:.2f} ({p[3]:.2f}) | "
                      f"{_fmt_rate(rate_of_increase(p[0], p[2]))} |" if p else " - | - | - |")
+        if published:
+            line += f" {published[row.game]:.2f} |" if row.game in published else " - |"
         lines.append(line)
     mean, median = caption_figures([r.rate for r in rows])
     seeds = sorted({c.seeds for r in rows for c in (r.baseline, r.treatment) if c.seeds})
@@ -143,6 +150,35 @@ class EvaluatedRun:
     score: float  # eval.json mean
     trained_frames: int
     path: Path
+
+
+def plot_seed_scores(scores: dict, path, title: str = "") -> str:
+    """The paper's Fig. 3: each run's final score (a dot per seed) and the mean (a bar) per
+    net, one panel per game, from `scores[game][net]` = per-seed scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = list(scores)
+    fig, axes = plt.subplots(1, len(games), figsize=(max(4.0, 3.2 * len(games)), 3.6), dpi=100,
+                             squeeze=False)
+    for ax, game in zip(axes[0], games, strict=True):
+        nets = list(scores[game])
+        for x, net in enumerate(nets):
+            values = np.asarray(scores[game][net], np.float64)
+            ax.bar(x, values.mean(), width=0.6, alpha=0.35, color=f"C{x}")
+            ax.scatter(np.full(values.size, x), values, color=f"C{x}", zorder=3,
+                       label=f"{net}: {', '.join(f'{v:.2f}' for v in values)}")
+        ax.set_xticks(range(len(nets)), nets)
+        ax.set_title(game)
+        ax.set_ylabel("final score (evaluation mean)")
+        ax.legend(fontsize="x-small", title="per seed", title_fontsize="x-small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
 
 
 def find_runs(paths) -> list[EvaluatedRun]:
