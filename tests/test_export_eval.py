@@ -85,6 +85,22 @@ def test_export_refuses_user_files_and_a_file_in_the_way(tmp_path):
         export_saved_model(model, tmp_path / "file" / "m", (20, 10, 4), meta)
 
 
+def test_a_read_only_destination_is_one_line(tmp_path, monkeypatch):
+    """Root writes through permission bits, so a read-only filesystem is simulated: the
+    probe write fails with EROFS, as it does on a read-only mount."""
+    import errno
+    import tempfile
+
+    def read_only(*args, dir=None, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    model = build_network("impala", 3, (20, 10, 4))
+    with pytest.raises(DrarlError, match=r"cannot write a SavedModel to .*/ro/m: Read-only "
+                                         r"file system \(.*/ro\)"):
+        export_saved_model(model, tmp_path / "ro" / "m", (20, 10, 4), dict(game="Catch"))
+
+
 def _saved_model_cli(args: list[str]) -> subprocess.Popen:
     """`saved_model_cli` as installed with TensorFlow (its module when the script is not
     on PATH next to this Python)."""
@@ -242,3 +258,24 @@ def test_mask_of_a_net_without_attention_is_a_clear_error(tmp_path):
     env = make_vector_env("Catch", 1, training=False)
     with pytest.raises(DrarlError, match="no mask 'mask_section0'.*no attention"):
         play_episode(LoadedPolicy(path), env, mask="mask_section0")
+
+
+def test_a_run_never_overwrites_another_runs_export(tmp_path):
+    """Two logdirs, one --export_dir: the second run is refused before it trains, and by
+    default each run exports into its own directory."""
+    from drarl_tf import a2c
+
+    base = dict(net="impala", game="Catch", num_envs=2, total_frames=20, image_every_frames=0,
+                milestone_fractions=(), log_interval_seconds=1e9)
+    first = a2c.train(a2c.A2CConfig(**base, logdir=str(tmp_path / "a"),
+                                    export_dir=str(tmp_path / "shared")))
+    exported = tmp_path / "shared" / "a2c-impala-Catch-s0"
+    assert LoadedPolicy(exported).metadata["run_dir"] == first.run_dir
+    with pytest.raises(DrarlError, match="holds the export of another run"):
+        a2c.train(a2c.A2CConfig(**base, logdir=str(tmp_path / "b"),
+                                export_dir=str(tmp_path / "shared")))
+    assert not (tmp_path / "b" / "a2c-impala-Catch-s0" / "checkpoints").exists()
+    assert LoadedPolicy(exported).metadata["run_dir"] == first.run_dir
+    second = a2c.train(a2c.A2CConfig(**base, logdir=str(tmp_path / "b")))
+    own = LoadedPolicy(f"{second.run_dir}/saved_model")
+    assert own.metadata["run_dir"] == second.run_dir != first.run_dir

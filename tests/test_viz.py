@@ -294,5 +294,5 @@ def test_milestones_are_kept_and_visualize_renders_the_series(tmp_path):
         [sys.executable, str(SCRIPTS / "visualize.py"), f"--series={run}", "--steps=1",
          f"--output_dir={tmp_path / 'viz'}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "rows: 0%, 36%, 72%, 100%" in out.stdout
+    assert "rows: 0% 0f, 36% 40f, 72% 80f, 100% 100f" in out.stdout
     assert (tmp_path / "viz" / "step1.png").stat().st_size > 1000

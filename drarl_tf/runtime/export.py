@@ -185,7 +185,7 @@ class LoadedPolicy:
         path = Path(path)
         if not (path / "saved_model.pb").exists():
             raise DrarlError(f"no SavedModel at {path} (expected {path / 'saved_model.pb'}); "
-                             "pass the directory that export wrote, e.g. saved_models/<run>")
+                             "pass the directory that export wrote, e.g. runs/<run>/saved_model")
         try:
             from drarl_tf.networks import quiet_grappler
 

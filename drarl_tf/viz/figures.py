@@ -33,7 +33,8 @@ def load_models(saved_models, checkpoint, series, tmp: Path) -> list[tuple[str, 
         models = []
         for fraction, entry in sorted(milestones.items(), key=lambda kv: float(kv[0])):
             path = export_checkpoint(run / "milestones" / entry["path"], tmp / f"m{fraction}")
-            models.append((f"{100 * float(fraction):.0f}%", LoadedPolicy(path)))
+            models.append((f"{100 * float(fraction):.0f}% {entry['frames']:,}f",
+                           LoadedPolicy(path)))
         return models
     if checkpoint:
         return [(Path(checkpoint).name, LoadedPolicy(export_checkpoint(checkpoint, tmp / "m")))]
