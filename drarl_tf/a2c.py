@@ -24,6 +24,11 @@ class A2CConfig(OnPolicyConfig):
     rmsprop_epsilon: float = 1e-5
     max_grad_norm: float = 0.5
 
+    def __post_init__(self):
+        super().__post_init__()
+        self._require_range("rmsprop_decay", 0.0, 1.0, high_open=True)
+        self._require_range("rmsprop_epsilon", 0.0, None, low_open=True)
+
 
 class A2CLearner:
     """One RMSProp step per rollout on the n-step-return actor-critic loss."""

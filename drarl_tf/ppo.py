@@ -41,6 +41,9 @@ class PPOConfig(OnPolicyConfig):
                 f"({self.num_minibatches}), so that every minibatch has the same size")
         if not 0.0 <= self.gae_lambda <= 1.0:
             raise DrarlError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        self._require_range("adam_epsilon", 0.0, None, low_open=True)
+        self._require_range("clip_ratio", 0.0, 1.0, low_open=True)
+        self._require_range("value_clip", 0.0, None, low_open=True)
 
 
 class PPOLearner:

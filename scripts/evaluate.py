@@ -19,12 +19,15 @@ from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.evaluation import evaluate  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
+from drarl_tf.runtime.paths import check_output_file  # noqa: E402
+from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory written by a run or export.py.")
 flags.DEFINE_integer("episodes", 200, "Full games to play (the paper: 200).")
 flags.DEFINE_integer("num_envs", 8, "Games played in parallel.")
 flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sampling.")
-flags.DEFINE_integer("seed", 0, "Seed of the envs and the action sampling.")
+flags.DEFINE_integer("seed", 0, "Seed of the envs and the action sampling.", lower_bound=0,
+                     upper_bound=MAX_SEED)
 flags.DEFINE_string("game", None, "Game to play (default: the model's own).")
 flags.DEFINE_string("output", None, "eval.json path (default runs/<run>/eval.json).")
 flags.DEFINE_string("logdir", "runs", "Where the default output's run directory is.")
@@ -39,6 +42,8 @@ def main(argv):
     if FLAGS.num_envs < 1:
         raise DrarlError(f"--num_envs must be >= 1, got {FLAGS.num_envs}")
     policy = LoadedPolicy(FLAGS.saved_model)
+    output = check_output_file(
+        FLAGS.output or Path(FLAGS.logdir) / policy.metadata["run"] / "eval.json", "--output")
     game = FLAGS.game or policy.metadata["game"]
     env = make_vector_env(game, min(FLAGS.num_envs, FLAGS.episodes), training=False)
     policy.check_env(env)
@@ -47,8 +52,6 @@ def main(argv):
     result.update(saved_model=str(FLAGS.saved_model), net=policy.metadata["net"],
                   algo=policy.metadata["algo"], trained_frames=policy.metadata["frames"],
                   protocol=f"{env.protocol}; {'greedy' if FLAGS.greedy else 'sampled'} actions")
-    output = Path(FLAGS.output or Path(FLAGS.logdir) / policy.metadata["run"] / "eval.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{game}: mean {result['mean']:.2f} (std {result['std']:.2f}, median "
           f"{result['median']:.2f}) over {result['episodes']} games, {result['frames']:,} "

@@ -12,6 +12,8 @@ from absl import flags  # noqa: E402
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
+from drarl_tf.runtime.paths import check_output_file  # noqa: E402
+from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 from drarl_tf.viz.video import play_episode, write_gif  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")
@@ -19,21 +21,22 @@ flags.DEFINE_string("output", "episode.gif", "GIF to write.")
 flags.DEFINE_string("mask", None, "Overlay this attention mask, e.g. mask_section0.")
 flags.DEFINE_integer("max_steps", 4500, "Stop after this many agent steps.")
 flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sampling.")
-flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_integer("fps", 15, "Frames per second of the GIF.")
+flags.DEFINE_integer("seed", 0, "Seed.", lower_bound=0, upper_bound=MAX_SEED)
+flags.DEFINE_integer("fps", 15, "Frames per second of the GIF.", lower_bound=1, upper_bound=100)
 flags.mark_flag_as_required("saved_model")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
+    output = check_output_file(FLAGS.output, "--output", suffixes=(".gif",))
     policy = LoadedPolicy(FLAGS.saved_model)
     env = make_vector_env(policy.metadata["game"], 1, training=False)
     policy.check_env(env)
     frames, score = play_episode(policy, env, FLAGS.max_steps, FLAGS.greedy, FLAGS.seed,
                                  FLAGS.mask)
     env.close()
-    path = write_gif(frames, FLAGS.output, fps=FLAGS.fps)
+    path = write_gif(frames, output, fps=FLAGS.fps)
     print(f"{len(frames)} frames, score {score:g}; written to {path}")
 
 

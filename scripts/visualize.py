@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 from absl import flags  # noqa: E402
 
 from drarl_tf.runtime.cli import start  # noqa: E402
+from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 from drarl_tf.viz.figures import explain_game, load_models  # noqa: E402
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
@@ -36,8 +37,9 @@ flags.DEFINE_string("series", None, "Or a run directory: one row per milestone c
 flags.DEFINE_list("steps", ["0", "10", "20"], "Agent steps of the game to draw.")
 flags.DEFINE_string("output_dir", "viz", "Where the PNGs go.")
 flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sampling.")
-flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_integer("scale", 0, "Enlargement (default: to at least 168 pixels high).")
+flags.DEFINE_integer("seed", 0, "Seed.", lower_bound=0, upper_bound=MAX_SEED)
+flags.DEFINE_integer("scale", 0, "Enlargement (default 0: to at least 168 pixels high).",
+                     lower_bound=0)
 flags.mark_flags_as_mutual_exclusive(["saved_model", "checkpoint", "series"], required=True)
 FLAGS = flags.FLAGS
 

@@ -131,7 +131,8 @@ class AtariVecEnv(VecEnv):
         return out
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, info = self.env.reset(seed=seed)
+        # ale_py takes 32-bit seeds; the trainers derive larger ones from --seed.
+        obs, info = self.env.reset(seed=None if seed is None else int(seed) % 2**31)
         self._tracker.reset()
         self._done[:] = False
         self._episode_frame[:] = info["episode_frame_number"]

@@ -41,6 +41,33 @@ def _a_file(root: Path) -> None:
     (root / "notadir").write_text("")
 
 
+def _a_directory(root: Path) -> None:
+    (root / "adir").mkdir()
+    (root / "adir.gif").mkdir()
+
+
+def _truncated_model(root: Path) -> None:
+    """The demo SavedModel with its variables cut short (a copy interrupted mid-way)."""
+    import shutil
+
+    shutil.copytree(DEMO_MODEL, root / "model")
+    data = root / "model" / "variables" / "variables.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:1000])
+
+
+def _run_with_config(root: Path, config: str) -> None:
+    _damaged_checkpoints(root)
+    (root / "runs" / "impala-drarl-Catch-s0" / "config.json").write_text(config)
+
+
+def _corrupt_config(root: Path) -> None:
+    _run_with_config(root, '{"net": "drarl", "ga')
+
+
+def _truncated_checkpoints(root: Path) -> None:
+    _run_with_config(root, json.dumps({"net": "drarl", "game": "Catch", "seed": 0}))
+
+
 def _run_and_user_files(root: Path) -> None:
     """A run directory with a checkpoint, and a directory of the user's own files."""
     _damaged_checkpoints(root)
@@ -83,6 +110,27 @@ CASES: tuple[BadInput, ...] = (
     BadInput(IMPALA, ("--on_nonfinite=ignore",), "unknown on_nonfinite", "unknown NaN policy"),
     BadInput(IMPALA, ("--max_actor_restarts=-1",), "max_actor_restarts must be >= 0",
              "negative restart bound"),
+    BadInput(IMPALA, ("--learning_rate=inf",), "learning_rate must be a finite number",
+             "infinite learning rate"),
+    BadInput(IMPALA, ("--rmsprop_decay=2",), "rmsprop_decay must be a finite number in [0, 1)",
+             "RMSProp decay above 1"),
+    BadInput(IMPALA, ("--reward_clip=nan",), "reward_clip must be a finite number",
+             "NaN reward clip"),
+    BadInput(IMPALA, ("--clip_rho_threshold=-1",), "clip_rho_threshold must be a finite number",
+             "negative V-trace clip"),
+    BadInput(IMPALA, ("--seed=-1",), "seed must be in [0, 2147483647]", "negative seed"),
+    BadInput("run_ppo.py", ("--seed=99999999999",), "seed must be in [0, 2147483647]",
+             "seed beyond 32 bits"),
+    BadInput("run_ppo.py", ("--clip_ratio=-0.1",), "clip_ratio must be a finite number in (0, 1]",
+             "negative PPO clip"),
+    BadInput("run_ppo.py", ("--value_clip=nan",), "value_clip must be a finite number",
+             "NaN value clip"),
+    BadInput("run_a2c.py", ("--rmsprop_epsilon=0",), "rmsprop_epsilon must be a finite number",
+             "zero A2C epsilon"),
+    BadInput(IMPALA, ("--actor_timeout_seconds=0",), "actor_timeout_seconds must be",
+             "zero actor timeout"),
+    BadInput(IMPALA, ("--milestone_fractions=0.5,2",), "milestone_fractions must be in [0, 1]",
+             "milestone beyond the run"),
     BadInput(IMPALA, ("--gamma=0.9",), "Unknown command line flag 'gamma'", "unknown flag"),
     BadInput(IMPALA, ("Pong",), "unexpected arguments", "a positional argument"),
     BadInput(IMPALA, ("--logdir=notadir",), "cannot create run directory", "logdir is a file",
@@ -90,7 +138,9 @@ CASES: tuple[BadInput, ...] = (
     BadInput(IMPALA, ("--logdir=runs",), "different config (unroll_length: 50 -> 20)",
              "resuming a run directory made with other settings", _other_config),
     BadInput(IMPALA, ("--logdir=runs",), "no usable checkpoint",
-             "every checkpoint of the run damaged", _damaged_checkpoints),
+             "every checkpoint of the run damaged", _truncated_checkpoints),
+    BadInput(IMPALA, ("--logdir=runs",), "holds checkpoints but no readable config.json",
+             "checkpoints without their config.json", _damaged_checkpoints),
     BadInput("run_ppo.py", ("--num_minibatches=3",), "multiple of num_minibatches",
              "minibatches that do not divide the rollout"),
     BadInput("run_ppo.py", ("--gae_lambda=1.5",), "gae_lambda must be in [0, 1]", "lambda above 1"),
@@ -101,15 +151,39 @@ CASES: tuple[BadInput, ...] = (
              "episodes must be >= 1", "zero evaluation games"),
     BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--game=Pong"),
              "observation", "a model evaluated on a game with other observations"),
+    BadInput("evaluate.py", ("--saved_model=model",), "not a readable drarl_tf SavedModel",
+             "a SavedModel with truncated variables", _truncated_model),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--output=adir"),
+             "--output adir is a directory", "evaluation output is a directory", _a_directory),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--seed=-1"),
+             "must be >= 0", "negative evaluation seed"),
     BadInput("run_ppo.py", ("--export_dir=notadir",), "notadir is a file",
              "export directory is a file (refused before training)", _a_file),
     BadInput("export.py", ("--checkpoint=runs/nothing",), "not a run directory", "missing run"),
+    BadInput("export.py", ("--checkpoint=runs/impala-drarl-Catch-s0",),
+             "config.json is unreadable or damaged", "export of a run with a corrupt config",
+             _corrupt_config),
+    BadInput("export.py", ("--checkpoint=runs/impala-drarl-Catch-s0",),
+             "cannot read checkpoint", "export of a run whose checkpoints are all truncated",
+             _truncated_checkpoints),
     BadInput("export.py", ("--checkpoint=runs/impala-drarl-Catch-s0", "--output=mine"),
              "mine already exists and is not a drarl_tf SavedModel",
              "export over a directory of the user's files", _run_and_user_files),
     BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--mask=mask_section7"),
              "mask_section0", "an attention mask the model does not have"),
+    BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--fps=0"), "must be >= 1",
+             "zero frames per second"),
+    BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--output=adir.gif"),
+             "--output adir.gif is a directory", "play output is a directory", _a_directory),
+    BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--output=game.mp4"),
+             "--output must end in .gif", "play output of another format"),
     BadInput("visualize.py", (), "saved_model", "neither a model nor a run given"),
+    BadInput("visualize.py", (f"--saved_model={DEMO_MODEL}", "--output_dir=notadir"),
+             "--output_dir notadir is a file", "visualize output directory is a file", _a_file),
+    BadInput("visualize.py", (f"--saved_model={DEMO_MODEL}", "--scale=-1"), "must be >= 0",
+             "negative scale"),
+    BadInput("visualize.py", (f"--saved_model={DEMO_MODEL}", "--steps=50"),
+             "the game ended after 9 steps", "steps beyond the end of the game"),
     BadInput("benchmark.py", ("--mode=gpu",), "value should be one of", "unknown benchmark mode"),
     BadInput("reproduce.py", ("--experiment=table9",), "unknown experiment", "unknown experiment"),
     BadInput("reproduce.py", ("--experiment=ppo5", "--seeds=0"), "seeds must be >= 1",

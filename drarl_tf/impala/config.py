@@ -43,6 +43,9 @@ class ImpalaConfig(RunConfig):
     # A dead actor is restarted, unless it died this many times in a row without
     # delivering an unroll: then the run stops with a message (the checkpoint is kept).
     max_actor_restarts: int = 3
+    # An actor process that delivers no unroll for this long (stopped, stuck) is named
+    # in a warning, killed and restarted (counted like a death).
+    actor_timeout_seconds: float = 120.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -50,6 +53,13 @@ class ImpalaConfig(RunConfig):
                                    "batch_size", "queue_size")
         if not self.rmsprop_epsilon > 0:
             raise DrarlError(f"rmsprop_epsilon must be > 0, got {self.rmsprop_epsilon}")
+        self._require_range("rmsprop_epsilon", 0.0, None, low_open=True)
+        self._require_range("rmsprop_decay", 0.0, 1.0, high_open=True)
+        self._require_range("rmsprop_momentum", 0.0, 1.0, high_open=True)
+        for name in ("baseline_cost", "entropy_cost"):
+            self._require_range(name, 0.0, None)
+        for name in ("clip_rho_threshold", "clip_c_threshold"):
+            self._require_range(name, 0.0, None, low_open=True)
         if self.strategy not in STRATEGIES:
             raise DrarlError(f"unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
         if self.actor_backend not in ACTOR_BACKENDS:
@@ -62,6 +72,7 @@ class ImpalaConfig(RunConfig):
         if not self.collective_timeout_seconds > 0:
             raise DrarlError("collective_timeout_seconds must be > 0, got "
                              f"{self.collective_timeout_seconds}")
+        self._require_range("actor_timeout_seconds", 0.0, None, low_open=True)
         if self.max_actor_restarts < 0:
             raise DrarlError(f"max_actor_restarts must be >= 0, got {self.max_actor_restarts}")
         if self.batch_size % self.envs_per_actor:

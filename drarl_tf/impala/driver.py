@@ -13,7 +13,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import UNROLL_KEYS
 from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.impala.learner import Learner
-from drarl_tf.impala.process_backend import ActorPool
+from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
 from drarl_tf.runtime.session import TrainingSession, TrainResult
 
@@ -66,15 +66,22 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                            seed=config.seed + 7919 * (session.start_frames // frames_per_update)
                            + 1_000_033 * worker.index)
     pool.publish(learner.weights(), version=learner.updates + 1)
-    pool.start()
-    session.log(f"{config.num_actors} actors ({config.actor_backend}) x "
-                f"{config.envs_per_actor} envs, batch {config.batch_size} x "
-                f"{config.unroll_length}, net {config.net} "
-                f"({learner.model.count_params():,} params), logs in {session.run.root}")
     try:
+        pool.start()  # inside the try: actors started before a failed one are stopped
+        session.log(f"{config.num_actors} actors ({config.actor_backend}) x "
+                    f"{config.envs_per_actor} envs, batch {config.batch_size} x "
+                    f"{config.unroll_length}, net {config.net} "
+                    f"({learner.model.count_params():,} params), logs in {session.run.root}")
         with session.stop_on_interrupt():
+            # One learner alone stops waiting for actors at once when asked to (frozen
+            # actors must not hold up its checkpoint); workers stop together by vote.
+            stop_waiting = (lambda: session.stop_requested) if worker.num_workers == 1 else None
             while not learner.any_worker(not session.running):  # all workers stop together
-                items = [pool.get() for _ in range(config.messages_per_batch)]
+                try:
+                    items = [pool.get(should_stop=stop_waiting)
+                             for _ in range(config.messages_per_batch)]
+                except StopWaiting:
+                    break
                 batch = _assemble(items)
                 metrics = learner.update(batch)
                 session.check_update(metrics, batch)
@@ -97,5 +104,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                          "rerun every worker's command to resume") from None
     finally:
         session.stop_clock()
+        if session.stop_requested:  # a scheduler's grace period is short: checkpoint first
+            session.save_checkpoint(announce=False)
         pool.close()
     return session.close()

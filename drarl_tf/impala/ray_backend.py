@@ -86,12 +86,17 @@ class RayActorPool:
         self.budget.died(i, how)
         self._spawn(i)
 
-    def get(self, timeout: float = 0.5) -> dict:
-        """The next unroll from whichever actor is ready first; restarts failed actors."""
+    def get(self, timeout: float = 0.5, should_stop=None) -> dict:
+        """The next unroll from whichever actor is ready first; restarts failed actors.
+        Raises `StopWaiting` as soon as `should_stop()` is true."""
+        from drarl_tf.impala.process_backend import StopWaiting
+
         ray = self.ray
         while True:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
             if not ready:
+                if should_stop is not None and should_stop():
+                    raise StopWaiting
                 continue
             i = self.in_flight.pop(ready[0])
             try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
@@ -30,6 +32,14 @@ class Checkpointer:
         latest = self.manager.latest_checkpoint  # also listed when its index lacks timestamps
         if latest and latest not in candidates:
             candidates.insert(0, latest)
+        # The index file (`checkpoint`) may be gone or damaged while the checkpoints are
+        # intact: the files themselves are listed too, newest first.
+        listed = [str(p)[:-len(".index")] for p in checkpoint_files(self.directory)]
+        if listed and not candidates:
+            print(f"warning: the checkpoint index in {self.directory} is missing or unreadable; "
+                  f"using the checkpoint files found there ({len(listed)})",
+                  file=sys.stderr, flush=True)
+        candidates += [p for p in listed if p not in candidates]
         for path in candidates:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -47,11 +57,20 @@ class Checkpointer:
     def save(self, step: int) -> str:
         """Writes `ckpt-<step>`. TensorFlow writes to temporary files and renames them,
         and the manager's index moves on only after that, so a failed write (a full
-        disk) leaves the previous checkpoint the latest one."""
+        disk) leaves the previous checkpoint the latest one. Weights that are not all
+        finite are never written."""
+        model = getattr(self.checkpoint, "model", None)
+        bad = nonfinite_variables(model.variables) if model is not None else []
+        if bad:
+            raise DrarlError(f"refusing to write checkpoint ckpt-{step}: {len(bad)} weights are "
+                             f"not finite (first: {bad[0]}); the previous one "
+                             f"({self.manager.latest_checkpoint or 'none'}) is kept")
         try:
             return self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as e:
-            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            for partial in Path(self.directory).glob(f"ckpt-{step}_temp*"):
+                shutil.rmtree(partial, ignore_errors=True)  # TensorFlow leaves it behind
+            reason = io_error_reason(e)
             previous = self.manager.latest_checkpoint or "none"
             raise DrarlError(f"could not write checkpoint ckpt-{step} in {self.directory} "
                              f"({reason}); the previous one ({previous}) is kept: free some "
@@ -98,3 +117,37 @@ def read_milestones(directory) -> dict:
         return json.loads((Path(directory) / Milestones.INDEX).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def nonfinite_variables(variables) -> list[str]:
+    """The names of the floating-point variables that hold a NaN or an infinity."""
+    return [getattr(v, "path", v.name) for v in variables
+            if tf.as_dtype(v.dtype).is_floating and not np.isfinite(np.asarray(v)).all()]
+
+
+def checkpoint_files(directory) -> list[Path]:
+    """The `ckpt-<N>.index` files of a checkpoint directory, highest N first."""
+    def number(path: Path) -> int:
+        tail = path.name[len("ckpt-"):-len(".index")]
+        return int(tail) if tail.isdigit() else -1
+
+    files = [p for p in Path(directory).glob("ckpt-*.index") if number(p) >= 0]
+    return sorted(files, key=number, reverse=True)
+
+
+# What the OS said, found in TensorFlow's messages (which lead with op names and paths).
+_OS_REASONS = ("No space left on device", "Read-only file system", "Permission denied",
+               "Disk quota exceeded", "Input/output error")
+
+
+def io_error_reason(error: Exception) -> str:
+    """The cause of a failed write in a few words: the OS's reason where TensorFlow's
+    message contains one, else the message's first line."""
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    for reason in _OS_REASONS:
+        if reason in text:
+            return reason
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return first or type(error).__name__

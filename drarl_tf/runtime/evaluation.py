@@ -28,6 +28,10 @@ def evaluate(policy, env: VecEnv, episodes: int, greedy: bool = False, seed: int
     steps = 0
     while any(len(s) < q for s, q in zip(scores, quota, strict=True)):
         logits = policy(obs)["policy_logits"]
+        if not np.isfinite(logits).all():
+            raise DrarlError("the model's policy logits are not finite (NaN or inf) on "
+                             f"{env.name}'s observations: its weights are broken; export an "
+                             "earlier checkpoint")
         actions = (np.argmax(logits, -1).astype(np.int32) if greedy
                    else sample_actions(logits, rng))
         step = env.step(actions)

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.paths import probe_writable
 
 METADATA_FILE = "drarl_metadata.json"
 
@@ -126,17 +127,7 @@ def check_export_target(path, run_dir: str | None = None, own: bool = False) -> 
                              f"({previous.get('run_dir') or previous.get('run', 'unknown')}); "
                              "refusing to replace it: choose another output directory "
                              "or delete that one")
-    blocker = next((p for p in path.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise DrarlError(f"cannot write a SavedModel to {path}: {blocker} is a file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe.", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise DrarlError(f"cannot write a SavedModel to {path}: "
-                         f"{e.strerror or e} ({e.filename or path.parent})") from None
+    probe_writable(path.parent, f"a SavedModel to {path}")
     return path
 
 
@@ -151,6 +142,12 @@ def export_saved_model(model, path, obs_shape, metadata: dict, own: bool = False
     """Writes `model` as a SavedModel at `path`, replacing an older export of the same run
     (`metadata["run_dir"]`) atomically; anything else at `path` is refused
     (`check_export_target`). `own`: `path` is the run's own `saved_model/`."""
+    from drarl_tf.runtime.checkpoints import nonfinite_variables
+
+    bad = nonfinite_variables(model.variables)
+    if bad:
+        raise DrarlError(f"refusing to export to {path}: {len(bad)} weights are not finite "
+                         f"(first: {bad[0]})")
     path = check_export_target(path, metadata.get("run_dir"), own)
     metadata = {**metadata, "obs_shape": list(obs_shape), "obs_dtype": "uint8",
                 "outputs": sorted(list(model.output) + ["greedy_action"])}
@@ -193,8 +190,10 @@ class LoadedPolicy:
             self.module = tf.saved_model.load(str(path))
             self.metadata = json.loads(self.module.metadata.numpy().decode())
             self.serve = self.module.signatures["serving_default"]
-        except (OSError, ValueError, KeyError, AttributeError, tf.errors.OpError) as e:
-            raise DrarlError(f"{path} is not a drarl_tf SavedModel ({type(e).__name__})") from None
+        except (OSError, ValueError, KeyError, AttributeError, IndexError,
+                tf.errors.OpError) as e:  # IndexError: truncated variables
+            raise DrarlError(f"{path} is not a readable drarl_tf SavedModel "
+                             f"({type(e).__name__}: {str(e).strip()[:120]})") from None
         self.path = path
         self.obs_shape = tuple(self.metadata["obs_shape"])
         self.mask_names = sorted(k for k in self.metadata["outputs"] if k.startswith("mask_"))
@@ -248,28 +247,40 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
     if not config_path.exists():
         raise DrarlError(f"{checkpoint} is not a run directory or checkpoint of one "
                          f"(no {config_path})")
-    config = json.loads(config_path.read_text())
+    try:
+        config = json.loads(config_path.read_text())
+        game, net, seed = config["game"], config["net"], config["seed"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DrarlError(f"{config_path} is unreadable or damaged ({type(e).__name__}); "
+                         "the run's settings are needed to rebuild its network") from None
+    from drarl_tf.runtime.checkpoints import checkpoint_files
+
     latest = tf.train.latest_checkpoint(str(run_root / "checkpoints"))
+    if latest is None:  # a lost index: the newest checkpoint file
+        files = checkpoint_files(run_root / "checkpoints")
+        latest = str(files[0])[:-len(".index")] if files else None
     prefix = latest if checkpoint.is_dir() else str(checkpoint)
     if prefix is None or not Path(prefix + ".index").exists():
         raise DrarlError(f"no checkpoint found at {checkpoint}")
     run_dir = str(run_root.resolve())
     if output is not None:  # refused before the checkpoint is read
         check_export_target(output, run_dir)
-    env = make_vector_env(config["game"], 1)
+    env = make_vector_env(game, 1)
     env.close()
-    model = build_network(config["net"], env.num_actions, env.obs_shape)
+    model = build_network(net, env.num_actions, env.obs_shape)
     frames = tf.Variable(0, dtype=tf.int64)
     try:
         tf.train.Checkpoint(model=model, frames=frames).restore(prefix).expect_partial()
-    except (tf.errors.OpError, ValueError, AssertionError) as e:
-        raise DrarlError(f"cannot read checkpoint {prefix} ({type(e).__name__})") from None
+    except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+        raise DrarlError(f"cannot read checkpoint {prefix} ({type(e).__name__}: "
+                         f"{str(e).strip()[:120]}); export an earlier one "
+                         "(runs/<run>/checkpoints/ckpt-N)") from None
     own = False
     if output is None:
         output = export_path(run_root, export_dir)
         own = not export_dir and prefix == latest
         if prefix != latest:
             output = output.with_name(f"{output.name}-{int(frames.numpy())}")
-    metadata = run_metadata(env, run_root.name.split("-")[0], config["net"], config["seed"],
+    metadata = run_metadata(env, run_root.name.split("-")[0], net, seed,
                             int(frames.numpy()), run_dir)
     return export_saved_model(model, output, env.obs_shape, metadata, own=own)

@@ -28,6 +28,8 @@ class OnPolicyConfig(RunConfig):
     def __post_init__(self):
         super().__post_init__()
         self._require_at_least_one("num_envs", "unroll_length")
+        for name in ("value_coef", "entropy_coef"):
+            self._require_range(name, 0.0, None)
 
 
 def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:

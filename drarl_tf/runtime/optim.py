@@ -8,15 +8,43 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="drarl_tf")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`initial * max(0, 1 - step / total_steps)`: the paper's linear decay to 0."""
+    """`initial * max(0, 1 - step / total_steps)`: the paper's linear decay to 0.
+
+    In general `value * max(0, 1 - (step - anchor) / (end - anchor))` with the anchor,
+    its value and the end in `state` (checkpointed with the run): at first 0, `initial`
+    and `total_steps`. A run resumed with another total (a raised `--total_frames`)
+    calls `rebase`: the rate then goes on linearly from where it is to 0 at the new
+    end, without a jump.
+    """
 
     def __init__(self, initial: float, total_steps: int):
         self.initial = float(initial)
         self.total_steps = max(int(total_steps), 1)
+        self.state = tf.Module(name="lr_schedule")
+        self.state.anchor_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name="anchor_step")
+        self.state.anchor_value = tf.Variable(self.initial, dtype=tf.float32, trainable=False,
+                                              name="anchor_value")
+        self.state.end_step = tf.Variable(self.total_steps, dtype=tf.int64, trainable=False,
+                                          name="end_step")
 
     def __call__(self, step):
-        fraction = tf.cast(step, tf.float32) / float(self.total_steps)
-        return self.initial * tf.maximum(0.0, 1.0 - fraction)
+        anchor = tf.cast(self.state.anchor_step, tf.float32)
+        span = tf.maximum(tf.cast(self.state.end_step, tf.float32) - anchor, 1.0)
+        fraction = (tf.cast(step, tf.float32) - anchor) / span
+        return self.state.anchor_value * tf.maximum(0.0, 1.0 - fraction)
+
+    def rebase(self, step: int) -> float | None:
+        """After a restore: if the restored end is not `total_steps`, continue from the
+        rate at `step` linearly to 0 at `total_steps`. Returns that rate, or None when
+        nothing changed."""
+        if int(self.state.end_step.numpy()) == self.total_steps:
+            return None
+        current = float(self(step))
+        self.state.anchor_value.assign(current)
+        self.state.anchor_step.assign(int(step))
+        self.state.end_step.assign(self.total_steps)
+        return current
 
     def get_config(self):
         return {"initial": self.initial, "total_steps": self.total_steps}
@@ -67,29 +95,53 @@ class LossScale:
 
 def apply_if_finite(optimizer, grads, variables, loss_scale: LossScale | None = None
                     ) -> tf.Tensor:
-    """Applies `grads` if all are finite; else changes nothing (no weight, optimizer slot
-    or step counter). Returns 1.0 for a skipped step that is an error (see
-    `LossScale.update`; every skipped step without loss scaling), else 0.0.
+    """Applies `grads` if all are finite and the step leaves every weight and optimizer
+    slot finite; else changes nothing (no weight, optimizer slot or step counter).
+    Returns 1.0 for a skipped step that is an error (non-finite weights after the step,
+    or non-finite gradients: see `LossScale.update`), else 0.0.
+
+    Finite gradients can still make non-finite weights (an infinite learning rate, an
+    RMSProp decay above 1): the step is taken, checked, and undone from a copy taken
+    before it, so that no such weight is ever trained on, checkpointed or exported.
 
     Works in any tf.distribute replica context: the decision is taken once, in the
     cross-replica context, since an optimizer step inside a `cond` in a replica
     context is not supported. `grads` must be identical on every replica (all-reduced).
+    The optimizer must be built (`optimizer.build(variables)`).
     """
     finite = tf.math.is_finite(tf.linalg.global_norm(grads))
+    state = list(variables) + [v for v in optimizer.variables
+                               if not any(v is w for w in variables)]
 
     def cross_replica(strategy, grads, finite):
         finite = strategy.experimental_local_results(finite)[0]
 
         def apply():
+            before = [tf.identity(v) for v in state]
             strategy.extended.call_for_each_replica(
                 lambda g: optimizer.apply_gradients(zip(g, variables, strict=True)),
                 args=(grads,))
-            return tf.constant(0.0)
+            healthy = all_finite(state)
 
-        tf.cond(finite, apply, lambda: tf.constant(1.0))
-        return (loss_scale or LossScale("float32")).update(finite)
+            def undo():
+                for v, value in zip(state, before, strict=True):
+                    v.assign(value)
+                return tf.constant(False)
+
+            return tf.cond(healthy, lambda: tf.constant(True), undo)
+
+        kept = tf.cond(finite, apply, lambda: tf.constant(False))
+        error = (loss_scale or LossScale("float32")).update(finite)
+        return tf.where(tf.logical_and(finite, tf.logical_not(kept)), 1.0, error)
 
     return tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads, finite))
+
+
+def all_finite(variables) -> tf.Tensor:
+    """True if every floating-point value of `variables` is finite."""
+    checks = [tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v)))
+              for v in variables if tf.as_dtype(v.dtype).is_floating]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
 def apply_clipped_gradients(optimizer, grads, variables, max_norm: float,

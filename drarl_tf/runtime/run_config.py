@@ -11,6 +11,8 @@ from drarl_tf.networks import check_net_name
 from drarl_tf.runtime.hardware import resolve_precision
 from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
+MAX_SEED = 2**31 - 1  # seeds go to numpy, TensorFlow and the emulator (32-bit)
+
 
 @dataclasses.dataclass
 class RunConfig:
@@ -54,10 +56,14 @@ class RunConfig:
         self.precision = resolve_precision(self.precision)
         self.game = check_game(self.game)
         self._require_at_least_one("total_frames")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise DrarlError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",
                      "log_interval_seconds"):
             if not getattr(self, name) > 0:
                 raise DrarlError(f"{name} must be > 0, got {getattr(self, name)}")
+        self._require_range("learning_rate", 0.0, None, low_open=True)
+        self._require_range("max_grad_norm", 0.0, None, low_open=True)
         if not 0.0 <= self.discount <= 1.0:
             raise DrarlError(f"discount must be in [0, 1], got {self.discount}")
         if self.image_every_frames < 0:
@@ -70,6 +76,21 @@ class RunConfig:
             raise DrarlError(f"target_return must be a finite number, got {self.target_return}")
         if self.reward_clip < 0:
             raise DrarlError(f"reward_clip must be >= 0 (0 disables it), got {self.reward_clip}")
+        self._require_range("reward_clip", 0.0, None, note=" (0 disables it)")
+
+    def _require_range(self, name: str, low: float | None, high: float | None,
+                       low_open: bool = False, high_open: bool = False, note: str = "") -> None:
+        """A finite number in the interval; `None` leaves that side unbounded."""
+        value = getattr(self, name)
+        inside = (math.isfinite(value)
+                  and (low is None or (value > low if low_open else value >= low))
+                  and (high is None or (value < high if high_open else value <= high)))
+        if not inside:
+            interval = (f"{'(' if low_open or low is None else '['}"
+                        f"{'-inf' if low is None else f'{low:g}'}, "
+                        f"{'inf' if high is None else f'{high:g}'}"
+                        f"{')' if high_open or high is None else ']'}")
+            raise DrarlError(f"{name} must be a finite number in {interval}{note}, got {value}")
 
     def _require_at_least_one(self, *names: str) -> None:
         for name in names:

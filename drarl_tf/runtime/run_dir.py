@@ -12,8 +12,9 @@ from drarl_tf.errors import DrarlError
 # Fields a resumed run may change without becoming a different experiment.
 RESUMABLE_CHANGES = frozenset(
     {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir",
-     "image_every_frames", "milestone_fractions", "on_nonfinite", "max_actor_restarts", "actor_backend",
-     "ray_address", "precision", "xla", "target_return", "collective_timeout_seconds"})
+     "image_every_frames", "milestone_fractions", "on_nonfinite", "max_actor_restarts", "actor_timeout_seconds", "actor_backend",
+     "ray_address", "precision", "xla", "target_return", "collective_timeout_seconds",
+     "logdir"})  # the same run given by a relative or moved path resumes
 
 
 def run_name(algo: str, net: str, game: str, seed: int) -> str:
@@ -64,22 +65,35 @@ def open_run_dir(logdir: str, name: str, config) -> RunDir:
     except OSError as e:
         raise DrarlError(f"cannot create run directory {run.root}: {e.strerror}") from None
     current = dataclasses.asdict(config)
+    saved = None
     if run.config_path.exists():
         try:
             saved = json.loads(run.config_path.read_text())
         except (OSError, ValueError):
             saved = None
-        if saved is not None:
-            changed = sorted(
-                k for k in current if k in saved and saved[k] != current[k] and k not in RESUMABLE_CHANGES
+        if not isinstance(saved, dict):
+            saved = None
+    if saved is None and any(run.checkpoints.glob("ckpt-*.index")):
+        raise DrarlError(
+            f"{run.root} holds checkpoints but no readable config.json, so whether they "
+            "belong to this config cannot be checked; restore config.json, or use another "
+            "--logdir, or delete that directory to start over")
+    if saved is not None:
+        changed = sorted(
+            k for k in current if k in saved and saved[k] != current[k] and k not in RESUMABLE_CHANGES
+        )
+        if changed:
+            diffs = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
+            raise DrarlError(
+                f"{run.root} holds a run with a different config ({diffs}); "
+                "use another --logdir or --seed, or delete that directory"
             )
-            if changed:
-                diffs = ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in changed)
-                raise DrarlError(
-                    f"{run.root} holds a run with a different config ({diffs}); "
-                    "use another --logdir or --seed, or delete that directory"
-                )
     tmp = run.config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, run.config_path)
+    try:
+        tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, run.config_path)
+    except OSError as e:
+        raise DrarlError(f"cannot write {run.config_path}: {e.strerror or e}; a run needs its "
+                         "directory writable (config, checkpoints, logs): use another --logdir"
+                         ) from None
     return run

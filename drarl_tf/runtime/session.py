@@ -19,6 +19,7 @@ from drarl_tf.runtime.checkpoints import Checkpointer, Milestones
 from drarl_tf.runtime.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.runtime.hardware import precision_hint
 from drarl_tf.runtime.numerics import batch_statistics
+from drarl_tf.runtime.optim import LinearDecay
 from drarl_tf.runtime.progress import Progress
 from drarl_tf.runtime.run_dir import export_path, open_run_dir, run_name
 
@@ -66,14 +67,23 @@ class TrainingSession:
         self.recent_returns = tf.Variable(tf.zeros([RETURN_WINDOW], tf.float64),
                                           name="recent_returns")
         self.recent_count = tf.Variable(0, dtype=tf.int64, name="recent_count")
+        # The learning-rate schedule's anchor (see LinearDecay) is part of the run's state.
+        self.schedule = getattr(optimizer, "_learning_rate", None)
+        if not isinstance(self.schedule, LinearDecay):
+            self.schedule = None
+        extra = {"lr_schedule": self.schedule.state} if self.schedule else {}
         self.checkpointer = Checkpointer(self.run.checkpoints, model=model, optimizer=optimizer,
                                          frames=self.frames, episodes=self.episodes,
                                          recent_returns=self.recent_returns,
-                                         recent_count=self.recent_count)
+                                         recent_count=self.recent_count, **extra)
         self.resumed = self.checkpointer.restore_latest()
         self.start_frames = int(self.frames.numpy())
         if self.resumed:
             self.log(f"resumed from {self.resumed} at {self.start_frames:,} frames")
+            rate = self.schedule.rebase(self.updates) if self.schedule else None
+            if rate is not None:
+                self.log(f"total_frames is now {config.total_frames:,}: the learning rate goes "
+                         f"on from {rate:.3g} linearly to 0 at the new end")
         hint = precision_hint(config.precision)
         if hint:
             self.log(hint)
@@ -147,7 +157,8 @@ class TrainingSession:
     def counters(self) -> list:
         """The run's counter variables (frames, games, the recent returns), e.g. for
         another worker to take over with `counters_set`."""
-        return [self.frames, self.episodes, self.recent_returns, self.recent_count]
+        schedule = list(self.schedule.state.variables) if self.schedule else []
+        return [self.frames, self.episodes, self.recent_returns, self.recent_count, *schedule]
 
     def counters_set(self) -> None:
         """Call after `counters` were assigned from outside (a resume by another worker)."""
@@ -185,7 +196,8 @@ class TrainingSession:
             return
         self.skipped_updates += 1
         frames = int(self.frames.numpy())
-        where = f"non-finite loss or gradients in the update after {frames:,} frames"
+        where = (f"non-finite loss or gradients in the update after {frames:,} frames (or "
+                 "weights that the update would have made non-finite)")
         print(f"warning: {where}; batch: {batch_statistics(batch)}; "
               f"losses: {', '.join(f'{k} {v:.4g}' for k, v in metrics.items() if 'loss' in k)}",
               file=sys.stderr, flush=True)

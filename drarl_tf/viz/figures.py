@@ -87,6 +87,7 @@ def explain_game(models: list[tuple[str, LoadedPolicy]], steps, output_dir, gree
     scale = scale or max(1, int(np.ceil(168 / env.obs_shape[0])))
     rng = np.random.default_rng(seed)
     obs, written, gradients = env.reset(seed=seed), [], []
+    ended = None
     for t in range(steps[-1] + 1):
         out = player(obs)
         logits = out["policy_logits"]
@@ -95,12 +96,21 @@ def explain_game(models: list[tuple[str, LoadedPolicy]], steps, output_dir, gree
         gradients.append(np.abs(player.input_gradient(obs, actions)))
         if t in steps:
             written += _draw_state(models, obs, out_dir / f"step{t}", scale)
-        obs = env.step(actions).obs
+        step = env.step(actions)
+        obs = step.obs
+        if (step.terminated[0] or step.truncated[0]) and t < steps[-1]:
+            ended = t + 1  # the game is over: later steps would be another game
+            break
     env.close()
     hist = histogram_of(np.concatenate([g.ravel() for g in gradients]))
     written.append(plot_gradient_histogram(
         hist, out_dir / "gradient_histogram.png",
         f"{player.metadata['net']} on {game}, {len(gradients)} states"))
+    if ended is not None:
+        beyond = [s for s in steps if s >= ended]
+        raise DrarlError(f"the game ended after {ended} steps, so --steps "
+                         f"{','.join(map(str, beyond))} cannot be drawn; wrote "
+                         f"{', '.join(written)}")
     return written
 
 
