@@ -280,3 +280,34 @@ def test_an_actor_that_cannot_be_started_is_one_line_and_the_others_are_stopped(
         pool.start()
     pool.close()
     assert _no_orphans()
+
+
+def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
+    import os
+    import signal
+
+    from drarl_tf.impala.process_backend import StopWaiting
+    from tests.test_reliability import _learner_and_pool, _no_orphans
+
+    pool, warnings = _learner_and_pool(actor_timeout_seconds=600.0)
+    pool.STUCK_WARNING_SECONDS = 3.0  # 60 s in a run
+    pool.start()
+    try:
+        seen = set()
+        while seen != {0, 1}:  # both past their start-up
+            seen.add(pool.get()["actor_id"])
+        warnings.clear()  # a slow start-up may have been reported already
+        for process in pool.processes:
+            os.kill(process.pid, signal.SIGSTOP)
+        while True:  # drain what they had sent before they froze
+            try:
+                pool.get(should_stop=lambda: bool(warnings))
+            except StopWaiting:
+                break
+        assert len(warnings) == 1
+        assert "no unroll from any actor for" in warnings[0]
+        for i, process in enumerate(pool.processes):
+            assert f"actor {i} (pid {process.pid}): stopped" in warnings[0]
+    finally:
+        pool.close()
+    assert _no_orphans()
