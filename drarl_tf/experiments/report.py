@@ -69,7 +69,9 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
             panels[game] = groups
     written = [f"{stem}.md", f"{stem}.csv",
                tables.plot_seed_scores(scores, f"{stem}-seeds.png",
-                                       f"{experiment.description}: final score of every run")]
+                                       f"{experiment.name}: the final score of every run, "
+                                       f"{len(runs)} runs",
+                                       nets=experiment.nets)]
     if panels:
         written.append(plot_curve_panels(panels, f"{stem}-curves.png"))
     return written

@@ -152,29 +152,31 @@ class EvaluatedRun:
     path: Path
 
 
-def plot_seed_scores(scores: dict, path, title: str = "") -> str:
+def plot_seed_scores(scores: dict, path, title: str = "", nets=None) -> str:
     """The paper's Fig. 3: each run's final score (a dot per seed) and the mean (a bar) per
-    net, one panel per game, from `scores[game][net]` = per-seed scores."""
+    net, one panel per game, from `scores[game][net]` = per-seed scores; nets in the
+    order of `nets` (default: as in `scores`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     games = list(scores)
-    fig, axes = plt.subplots(1, len(games), figsize=(max(4.0, 3.2 * len(games)), 3.6), dpi=100,
+    fig, axes = plt.subplots(1, len(games), figsize=(max(6.5, 3.6 * len(games)), 4.2), dpi=100,
                              squeeze=False)
     for ax, game in zip(axes[0], games, strict=True):
-        nets = list(scores[game])
-        for x, net in enumerate(nets):
+        shown = [n for n in (nets or scores[game]) if n in scores[game]]
+        for x, net in enumerate(shown):
             values = np.asarray(scores[game][net], np.float64)
             ax.bar(x, values.mean(), width=0.6, alpha=0.35, color=f"C{x}")
             ax.scatter(np.full(values.size, x), values, color=f"C{x}", zorder=3,
                        label=f"{net}: {', '.join(f'{v:.2f}' for v in values)}")
-        ax.set_xticks(range(len(nets)), nets)
+        ax.set_xticks(range(len(shown)), shown, rotation=15, fontsize="small")
         ax.set_title(game)
         ax.set_ylabel("final score (evaluation mean)")
-        ax.legend(fontsize="x-small", title="per seed", title_fontsize="x-small")
-    fig.suptitle(title)
+        ax.legend(fontsize="x-small", title="per seed", title_fontsize="x-small",
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
