@@ -260,6 +260,7 @@ def test_mask_of_a_net_without_attention_is_a_clear_error(tmp_path):
         play_episode(LoadedPolicy(path), env, mask="mask_section0")
 
 
+@pytest.mark.slow
 def test_a_run_never_overwrites_another_runs_export(tmp_path):
     """Two logdirs, one --export_dir: the second run is refused before it trains, and by
     default each run exports into its own directory."""

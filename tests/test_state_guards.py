@@ -156,6 +156,7 @@ def test_a_frozen_actor_never_blocks_the_learner_and_is_restarted():
     assert _no_orphans()
 
 
+@pytest.mark.slow
 def test_sigterm_with_every_actor_frozen_checkpoints_within_seconds(tmp_path):
     """The learner waits on frozen actors; SIGTERM still writes the checkpoint at once
     and the run exits 0 (before: blocked in a pipe read until a second signal)."""
@@ -229,6 +230,7 @@ def test_a_really_full_disk_says_so_and_leaves_no_temp_directory(small_mount):
     assert tf.train.latest_checkpoint(str(directory)) == first
 
 
+@pytest.mark.slow
 def test_read_only_filesystem_resume_export_and_evaluate_are_one_line(small_mount):
     import subprocess
     import sys
@@ -282,6 +284,7 @@ def test_an_actor_that_cannot_be_started_is_one_line_and_the_others_are_stopped(
     assert _no_orphans()
 
 
+@pytest.mark.slow
 def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
     import os
     import signal

@@ -265,6 +265,7 @@ def test_learning_curves_over_seeds(tmp_path):
         np.testing.assert_allclose([float(r[2]) for r in rows], returns, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_milestones_are_kept_and_visualize_renders_the_series(tmp_path):
     """Fig. 7: checkpoints at 0/36/72/100 % of the run survive rotation; --series draws one
     row per milestone, and the 100 % row is the final policy."""
