@@ -34,7 +34,7 @@ class Checkpointer:
             candidates.insert(0, latest)
         # The index file (`checkpoint`) may be gone or damaged while the checkpoints are
         # intact: the files themselves are listed too, newest first.
-        listed = [str(p)[:-len(".index")] for p in checkpoint_files(self.directory)]
+        listed = checkpoint_prefixes(self.directory)
         if listed and not candidates:
             print(f"warning: the checkpoint index in {self.directory} is missing or unreadable; "
                   f"using the checkpoint files found there ({len(listed)})",
@@ -107,8 +107,7 @@ class Milestones:
             os.replace(tmp, self.directory / self.INDEX)
         except (OSError, tf.errors.OpError) as e:  # a lost milestone must not stop training
             print(f"warning: could not keep the milestone checkpoint {name} "
-                  f"({str(e).strip().splitlines()[0][:200] if str(e).strip() else e})",
-                  file=sys.stderr, flush=True)
+                  f"({io_error_reason(e)})", file=sys.stderr, flush=True)
 
 
 def read_milestones(directory) -> dict:
@@ -125,14 +124,15 @@ def nonfinite_variables(variables) -> list[str]:
             if tf.as_dtype(v.dtype).is_floating and not np.isfinite(np.asarray(v)).all()]
 
 
-def checkpoint_files(directory) -> list[Path]:
-    """The `ckpt-<N>.index` files of a checkpoint directory, highest N first."""
+def checkpoint_prefixes(directory) -> list[str]:
+    """The checkpoints of a directory found by listing its `ckpt-<N>.index` files (not
+    through the index file), as prefixes `<directory>/ckpt-<N>`, highest N first."""
     def number(path: Path) -> int:
         tail = path.name[len("ckpt-"):-len(".index")]
         return int(tail) if tail.isdigit() else -1
 
     files = [p for p in Path(directory).glob("ckpt-*.index") if number(p) >= 0]
-    return sorted(files, key=number, reverse=True)
+    return [str(p)[:-len(".index")] for p in sorted(files, key=number, reverse=True)]
 
 
 # What the OS said, found in TensorFlow's messages (which lead with op names and paths).

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.checkpoints import checkpoint_prefixes, nonfinite_variables
 from drarl_tf.runtime.paths import probe_writable
 
 METADATA_FILE = "drarl_metadata.json"
@@ -142,8 +143,6 @@ def export_saved_model(model, path, obs_shape, metadata: dict, own: bool = False
     """Writes `model` as a SavedModel at `path`, replacing an older export of the same run
     (`metadata["run_dir"]`) atomically; anything else at `path` is refused
     (`check_export_target`). `own`: `path` is the run's own `saved_model/`."""
-    from drarl_tf.runtime.checkpoints import nonfinite_variables
-
     bad = nonfinite_variables(model.variables)
     if bad:
         raise DrarlError(f"refusing to export to {path}: {len(bad)} weights are not finite "
@@ -253,12 +252,9 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DrarlError(f"{config_path} is unreadable or damaged ({type(e).__name__}); "
                          "the run's settings are needed to rebuild its network") from None
-    from drarl_tf.runtime.checkpoints import checkpoint_files
-
     latest = tf.train.latest_checkpoint(str(run_root / "checkpoints"))
     if latest is None:  # a lost index: the newest checkpoint file
-        files = checkpoint_files(run_root / "checkpoints")
-        latest = str(files[0])[:-len(".index")] if files else None
+        latest = next(iter(checkpoint_prefixes(run_root / "checkpoints")), None)
     prefix = latest if checkpoint.is_dir() else str(checkpoint)
     if prefix is None or not Path(prefix + ".index").exists():
         raise DrarlError(f"no checkpoint found at {checkpoint}")

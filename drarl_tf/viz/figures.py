@@ -11,6 +11,7 @@ from drarl_tf.envs import make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import read_milestones
 from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint
+from drarl_tf.runtime.paths import probe_writable
 from drarl_tf.runtime.rollout import sample_actions
 from drarl_tf.viz.panels import channel_grid, explanation_rows
 from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram
@@ -59,11 +60,7 @@ def _output_dir(path) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise DrarlError(f"--output_dir {out} is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DrarlError(f"cannot create --output_dir {out}: {e.strerror}") from None
-    return out
+    return probe_writable(out, f"--output_dir {out}")
 
 
 def explain_game(models: list[tuple[str, LoadedPolicy]], steps, output_dir, greedy: bool = False,
