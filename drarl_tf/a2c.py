@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.configs import A2CConfig
 from drarl_tf.losses import a2c_loss, gae_advantages
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.on_policy import OnPolicyConfig, train_on_policy
+from drarl_tf.runtime.on_policy import train_on_policy
 from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_clipped_gradients
 from drarl_tf.runtime.session import TrainResult
-
-
-@dataclasses.dataclass
-class A2CConfig(OnPolicyConfig):
-    num_envs: int = 16
-    unroll_length: int = 5
-    learning_rate: float = 7e-4
-    rmsprop_decay: float = 0.99
-    rmsprop_epsilon: float = 1e-5
-    max_grad_norm: float = 0.5
-
-    def __post_init__(self):
-        super().__post_init__()
-        self._require_range("rmsprop_decay", 0.0, 1.0, high_open=True)
-        self._require_range("rmsprop_epsilon", 0.0, None, low_open=True)
 
 
 class A2CLearner:

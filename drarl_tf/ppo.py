@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from drarl_tf.errors import DrarlError
+from drarl_tf.configs import PPOConfig
 from drarl_tf.losses import gae_advantages, ppo_loss
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.on_policy import OnPolicyConfig, train_on_policy
+from drarl_tf.runtime.on_policy import train_on_policy
 from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_clipped_gradients
 from drarl_tf.runtime.session import TrainResult
-
-
-@dataclasses.dataclass
-class PPOConfig(OnPolicyConfig):
-    num_envs: int = 8
-    unroll_length: int = 128
-    learning_rate: float = 2.5e-4
-    adam_epsilon: float = 1e-5
-    max_grad_norm: float = 0.5
-    num_epochs: int = 4
-    num_minibatches: int = 4
-    gae_lambda: float = 0.95
-    clip_ratio: float = 0.1
-    value_clip: float = 0.1
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.num_epochs < 1 or self.num_minibatches < 1:
-            raise DrarlError("num_epochs and num_minibatches must be >= 1")
-        samples = self.num_envs * self.unroll_length
-        if samples % self.num_minibatches:
-            raise DrarlError(
-                f"num_envs x unroll_length ({samples}) must be a multiple of num_minibatches "
-                f"({self.num_minibatches}), so that every minibatch has the same size")
-        if not 0.0 <= self.gae_lambda <= 1.0:
-            raise DrarlError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
-        self._require_range("adam_epsilon", 0.0, None, low_open=True)
-        self._require_range("clip_ratio", 0.0, 1.0, low_open=True)
-        self._require_range("value_clip", 0.0, None, low_open=True)
 
 
 class PPOLearner:

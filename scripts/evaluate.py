@@ -14,13 +14,13 @@ from pathlib import Path  # noqa: E402
 
 from absl import flags  # noqa: E402
 
+from drarl_tf.configs import MAX_SEED  # noqa: E402
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.errors import DrarlError  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.evaluation import evaluate  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
 from drarl_tf.runtime.paths import check_output_file  # noqa: E402
-from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory written by a run or export.py.")
 flags.DEFINE_integer("episodes", 200, "Full games to play (the paper: 200).")

@@ -9,11 +9,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 from absl import flags  # noqa: E402
 
+from drarl_tf.configs import MAX_SEED  # noqa: E402
 from drarl_tf.envs import make_vector_env  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
 from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
 from drarl_tf.runtime.paths import check_output_file  # noqa: E402
-from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 from drarl_tf.viz.video import play_episode, write_gif  # noqa: E402
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")

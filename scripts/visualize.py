@@ -25,8 +25,8 @@ from pathlib import Path  # noqa: E402
 
 from absl import flags  # noqa: E402
 
+from drarl_tf.configs import MAX_SEED  # noqa: E402
 from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.run_config import MAX_SEED  # noqa: E402
 from drarl_tf.viz.figures import explain_game, load_models  # noqa: E402
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "

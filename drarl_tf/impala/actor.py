@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
+from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import make_vector_env
-from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
 
 # What an actor sends, time-major [T(+1), envs_per_actor, ...]; plus actor_id,

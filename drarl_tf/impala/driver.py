@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import UNROLL_KEYS
-from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from drarl_tf.impala.config import ImpalaConfig
+from drarl_tf.configs import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_if_finite

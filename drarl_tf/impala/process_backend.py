@@ -7,9 +7,9 @@ import queue as queue_lib
 import threading
 import time
 
+from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import run_actor
-from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.impala.supervision import RestartBudget, actor_seed, describe_exit, warn
 from drarl_tf.impala.transport import SharedWeights, StopFlag
 

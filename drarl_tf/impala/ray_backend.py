@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
+from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import ActorWorker, limit_threads
-from drarl_tf.impala.config import ImpalaConfig
 from drarl_tf.impala.supervision import RestartBudget, actor_seed
 
 

@@ -1,38 +1,34 @@
-"""Networks: IMPALA ResNet, DRARL residual attention and the two ablations, as Keras layers."""
+"""Networks: IMPALA ResNet, DRARL residual attention and the two ablations, as Keras layers.
 
-from drarl_tf.networks.builder import (
-    LAST_CONV_FEATURES,
-    MASK_PREFIX,
-    NET_NAMES,
-    POLICY_LOGITS,
-    PRECISIONS,
-    SCALE_LAYER,
-    VALUE,
-    build_network,
-    check_net_name,
-    check_obs_shape,
-    check_precision,
-    mask_output_names,
-    quiet_grappler,
-    torso_parameter_count,
-)
-from drarl_tf.networks.layers import AttentionModule, ResidualBlock
+Names and checks (`NET_NAMES`, `check_net_name`, ...) import no TensorFlow; the
+builders and layers load it when first asked for.
+"""
 
-__all__ = [
-    "AttentionModule",
-    "LAST_CONV_FEATURES",
-    "MASK_PREFIX",
-    "NET_NAMES",
-    "POLICY_LOGITS",
-    "PRECISIONS",
-    "ResidualBlock",
-    "SCALE_LAYER",
-    "VALUE",
-    "build_network",
-    "check_net_name",
-    "check_obs_shape",
-    "check_precision",
-    "mask_output_names",
-    "quiet_grappler",
-    "torso_parameter_count",
-]
+import importlib
+
+from drarl_tf.networks.table import NET_NAMES, PRECISIONS, check_net_name, check_precision
+
+_LAZY = {
+    "LAST_CONV_FEATURES": "builder",
+    "MASK_PREFIX": "builder",
+    "POLICY_LOGITS": "builder",
+    "SCALE_LAYER": "builder",
+    "VALUE": "builder",
+    "build_network": "builder",
+    "check_obs_shape": "builder",
+    "mask_output_names": "builder",
+    "quiet_grappler": "builder",
+    "torso_parameter_count": "builder",
+    "AttentionModule": "layers",
+    "ResidualBlock": "layers",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"drarl_tf.networks.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [  # noqa: PLE0604
+    "NET_NAMES", "PRECISIONS", "check_net_name", "check_precision", *sorted(_LAZY)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 import keras
@@ -11,10 +10,10 @@ import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks.layers import AttentionModule, ResidualBlock
+from drarl_tf.networks.table import check_net_name, check_precision
 
 SECTION_CHANNELS = (16, 32, 32)
 HIDDEN_UNITS = 256
-NET_NAMES = ("impala", "drarl", "simple_drarl", "large_impala")
 POLICY_LOGITS = "policy_logits"
 VALUE = "value"
 MASK_PREFIX = "mask_section"
@@ -23,15 +22,6 @@ SCALE_LAYER = "scale"
 # The last convolutional feature map (before the head's relu): Grad-CAM's layer.
 LAST_CONV_FEATURES = "torso_features"
 _HEAD_LAYERS = (POLICY_LOGITS, "value_layer")
-
-
-def check_net_name(name: str) -> str:
-    """Returns `name` if it is a known network, else raises a one-line DrarlError."""
-    if name in NET_NAMES:
-        return name
-    close = difflib.get_close_matches(str(name).lower(), NET_NAMES, n=3, cutoff=0.4)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise DrarlError(f"unknown net '{name}'; choose one of {', '.join(NET_NAMES)}.{hint}")
 
 
 def check_obs_shape(obs_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -59,15 +49,6 @@ def _section(x, index: int, channels: int, net: str):
     x, mask = attention(x)
     mask = keras.layers.Identity(name=f"{MASK_PREFIX}{index}", dtype="float32")(mask)
     return x, mask
-
-
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise DrarlError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
-    return precision
 
 
 def quiet_grappler() -> None:

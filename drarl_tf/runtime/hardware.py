@@ -14,10 +14,8 @@ import functools
 import os
 from pathlib import Path
 
-import tensorflow as tf
-
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks import PRECISIONS
+from drarl_tf.networks.table import PRECISIONS
 
 AUTO = "auto"
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as /proc/cpuinfo spells them
@@ -59,6 +57,8 @@ def cpu_description() -> str:
 
 
 def has_gpu() -> bool:
+    import tensorflow as tf
+
     return bool(tf.config.list_physical_devices("GPU"))
 
 

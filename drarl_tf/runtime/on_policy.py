@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import tensorflow as tf
 
+from drarl_tf.configs import OnPolicyConfig
 from drarl_tf.envs import make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
-from drarl_tf.runtime.run_config import RunConfig
 from drarl_tf.runtime.session import TrainingSession, TrainResult
-
-
-@dataclasses.dataclass
-class OnPolicyConfig(RunConfig):
-    """Fields shared by A2C and PPO; each algorithm's config sets the paper's defaults."""
-
-    num_envs: int = 16
-    unroll_length: int = 5
-    learning_rate: float = 7e-4
-    max_grad_norm: float = 0.5
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-
-    def __post_init__(self):
-        super().__post_init__()
-        self._require_at_least_one("num_envs", "unroll_length")
-        for name in ("value_coef", "entropy_coef"):
-            self._require_range(name, 0.0, None)
 
 
 def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:
