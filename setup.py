@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.26,<3",
     "absl-py>=2.1",
     "tf-keras-vis>=0.8.7,<0.9",
+    "dm-sonnet>=2.0.2,<3",
     "pillow>=10",
     "matplotlib>=3.7",
 ]
