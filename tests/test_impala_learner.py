@@ -11,6 +11,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.runtime.optim import LinearDecay
+from drarl_tf.runtime.unroll import Unroll
 from tests.conftest import REPO, start_local_workers
 
 
@@ -18,8 +19,9 @@ def random_batch(config, obs_shape, num_actions, seed=0):
     rng = np.random.default_rng(seed)
     T, B = config.unroll_length, config.batch_size
     mask = (rng.random((T, B)) > 0.1).astype(np.float32)
-    return dict(
+    return Unroll(
         obs=rng.integers(0, 256, (T + 1, B) + obs_shape, dtype=np.uint8),
+        values=rng.normal(0, 1, (T + 1, B)).astype(np.float32),
         actions=rng.integers(0, num_actions, (T, B)).astype(np.int32),
         behaviour_logits=rng.normal(0, 1, (T, B, num_actions)).astype(np.float32),
         rewards=rng.choice([-1.0, 0.0, 1.0], (T, B)).astype(np.float32),
@@ -109,6 +111,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     import numpy as np, tensorflow as tf
     from drarl_tf.impala import ImpalaConfig
     from drarl_tf.impala.learner import Learner
+    from drarl_tf.runtime.unroll import slice_envs
     from tests.test_impala_learner import SMALL, random_batch
     config = ImpalaConfig(net="drarl", strategy="multi_worker", **SMALL)
     index = config.worker.index
@@ -119,7 +122,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     before = learner.weights()
     for seed in range(2):
         batch = random_batch(ImpalaConfig(net="drarl", **SMALL), (20, 10, 4), 3, seed)
-        half = {k: v[:, 2 * index : 2 * index + 2] for k, v in batch.items()}
+        half = slice_envs(batch, 2 * index, 2 * index + 2)
         metrics = learner.update(half)
     stop = learner.any_worker(index == 1)  # only worker 1 asks to stop: both must see it
     np.savez(os.path.join(sys.argv[1], f"w{index}.npz"), *before, *learner.weights(), stop=stop, loss=metrics["loss/total"])

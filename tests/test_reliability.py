@@ -86,13 +86,13 @@ def test_a_killed_actor_is_restarted_while_the_others_keep_serving():
     pool, warnings = _learner_and_pool()
     pool.start()
     try:
-        assert pool.get()["obs"].shape == (6, 2, 20, 10, 4)
+        assert pool.get().unroll.obs.shape == (6, 2, 20, 10, 4)
         victim = pool.processes[0].pid
         os.kill(victim, signal.SIGKILL)
         seen = set()
         deadline = time.time() + 120
         while {0, 1} - seen or pool.restarts == 0:  # both actors deliver after the kill
-            seen.add(pool.get()["actor_id"])
+            seen.add(pool.get().actor_id)
             assert time.time() < deadline
         assert pool.restarts == 1 and pool.starts == [2, 1]
         assert pool.processes[0].pid != victim and pool.processes[0].is_alive()
@@ -299,12 +299,12 @@ def test_a_killed_ray_actor_is_restarted(local_ray):
     pool.publish(learner.weights(), version=1)
     pool.start()
     try:
-        assert pool.get()["obs"].shape == (6, 2, 20, 10, 4)
+        assert pool.get().unroll.obs.shape == (6, 2, 20, 10, 4)
         ray.kill(pool.actors[0], no_restart=True)
         seen = set()
         deadline = time.time() + 120
         while {0, 1} - seen or pool.restarts == 0:
-            seen.add(pool.get()["actor_id"])
+            seen.add(pool.get().actor_id)
             assert time.time() < deadline
         assert pool.restarts == 1 and pool.starts == [2, 1]
         assert "actor 0 died (Ray actor lost" in warnings[0]
@@ -321,7 +321,7 @@ def test_a_signal_in_the_middle_of_an_update_lets_it_finish_before_the_checkpoin
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        step, calls = self._minibatch_step, [0]
+        step, calls = self._compiled_step, [0]
 
         def counted(minibatch):
             calls[0] += 1
@@ -329,7 +329,7 @@ def test_a_signal_in_the_middle_of_an_update_lets_it_finish_before_the_checkpoin
                 signal.raise_signal(signal.SIGTERM)
             return step(minibatch)
 
-        self._minibatch_step = counted
+        self._compiled_step = counted
 
     monkeypatch.setattr(ppo.PPOLearner, "__init__", init)
     config = ppo.PPOConfig(net="impala", game="Catch", total_frames=10_000, num_envs=4,

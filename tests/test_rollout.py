@@ -36,12 +36,12 @@ def test_rewards_are_clipped_for_learning_and_scores_stay_raw():
     policy = lambda obs: (np.zeros((1, 2), np.float32), np.zeros(1, np.float32))  # noqa: E731
     collector = RolloutCollector(_Scripted(), policy, length=8, discount=0.99, reward_clip=1.0,
                                  seed=0)
-    rollout = collector.collect()
-    np.testing.assert_array_equal(rollout["rewards"][:, 0], [1, -1, 1, 0, 1, -1, 1, 0])
-    np.testing.assert_allclose(rollout["discounts"][:, 0], [0.99, 0.99, 0, 0.99] * 2)
-    np.testing.assert_array_equal(rollout["mask"][:, 0], [1, 1, 1, 0] * 2)
-    np.testing.assert_array_equal(rollout["episode_returns"], [9.0, 9.0])  # 5 - 3 + 7
-    assert rollout["obs"].shape == (9, 1, 2, 2, 1) and rollout["obs"][-1, 0, 0, 0, 0] == 8
+    rollout, episodes = collector.collect()
+    np.testing.assert_array_equal(rollout.rewards[:, 0], [1, -1, 1, 0, 1, -1, 1, 0])
+    np.testing.assert_allclose(rollout.discounts[:, 0], [0.99, 0.99, 0, 0.99] * 2)
+    np.testing.assert_array_equal(rollout.mask[:, 0], [1, 1, 1, 0] * 2)
+    np.testing.assert_array_equal(episodes.returns, [9.0, 9.0])  # 5 - 3 + 7
+    assert rollout.obs.shape == (9, 1, 2, 2, 1) and rollout.obs[-1, 0, 0, 0, 0] == 8
 
 
 def test_sampled_actions_follow_the_softmax():

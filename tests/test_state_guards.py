@@ -85,15 +85,13 @@ def test_a_longer_resumed_run_continues_the_learning_rate_without_a_jump(tmp_pat
     """A finished 40-frame run (4 updates, the rate decayed to 0) resumed with 80 frames:
     the rate stays at 0 (before: it jumped back to half the initial rate) and the new
     anchor is in the checkpoint."""
-    from drarl_tf.envs import make_vector_env
+    from drarl_tf.envs import describe
     from drarl_tf.runtime.session import TrainingSession
 
     a2c.train(a2c.A2CConfig(**TINY, total_frames=40, logdir=str(tmp_path)))
     config = a2c.A2CConfig(**TINY, total_frames=80, logdir=str(tmp_path))
     learner = a2c.A2CLearner(config, (20, 10, 4), 3, 10)
-    env = make_vector_env("Catch", 2)
-    session = TrainingSession("a2c", config, env, learner.model, learner.optimizer)
-    env.close()
+    session = TrainingSession("a2c", config, describe("Catch"), learner.model, learner.optimizer)
     schedule = learner.optimizer._learning_rate
     assert session.updates == 4
     assert [float(schedule(4 + k)) for k in (0, 2, 4)] == [0.0, 0.0, 0.0]

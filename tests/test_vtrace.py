@@ -7,7 +7,8 @@ import tensorflow as tf
 from drarl_tf.losses import impala_loss, vtrace_returns
 
 
-def _reference_vtrace(log_rhos, discounts, rewards, values, bootstrap, mask, rho_bar=1.0, c_bar=1.0):
+def _reference_vtrace(log_rhos, discounts, rewards, values, bootstrap, mask, rho_bar=1.0, c_bar=1.0,
+                      pg_bar=1.0):
     """IMPALA paper definition, a loop over s and t:
 
     v_s = V(x_s) + sum_{t>=s} (prod_{i=s}^{t-1} gamma_i c_i) delta_t, delta_t = rho_t (r_t +
@@ -30,7 +31,7 @@ def _reference_vtrace(log_rhos, discounts, rewards, values, bootstrap, mask, rho
                 coef *= discounts[t, b] * min(c_bar, rhos[t, b])
             vs[s, b] = values[s, b] + total
     vs_next = np.concatenate([vs[1:], bootstrap[None]], axis=0)
-    pg = mask * np.minimum(1.0, rhos) * (rewards + discounts * vs_next - values)
+    pg = mask * np.minimum(pg_bar, rhos) * (rewards + discounts * vs_next - values)
     return vs, pg
 
 
@@ -58,6 +59,33 @@ def test_vtrace_matches_step_by_step_reference(off_policy, with_mask, seed):
     ref_vs, ref_pg = _reference_vtrace(*args)
     np.testing.assert_allclose(vs.numpy(), ref_vs, atol=1e-6)
     np.testing.assert_allclose(pg.numpy(), ref_pg, atol=1e-6)
+
+
+def test_none_thresholds_mean_no_clipping():
+    args = _random_unroll(seed=3, off_policy=True)
+    assert np.exp(args[0]).max() > 2  # some ratios far above the default clip of 1
+    vs, pg = vtrace_returns(*[tf.constant(a, tf.float64) for a in args[:5]], mask=args[5],
+                            clip_rho_threshold=None, clip_c_threshold=None,
+                            clip_pg_rho_threshold=None)
+    ref_vs, ref_pg = _reference_vtrace(*args, rho_bar=np.inf, c_bar=np.inf, pg_bar=np.inf)
+    np.testing.assert_allclose(vs.numpy(), ref_vs, atol=1e-6)
+    np.testing.assert_allclose(pg.numpy(), ref_pg, atol=1e-6)
+    clipped, _ = vtrace_returns(*[tf.constant(a, tf.float64) for a in args[:5]], mask=args[5])
+    assert np.abs(clipped.numpy() - ref_vs).max() > 1e-3  # clipping does change the targets
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(rewards=np.zeros((20, 6, 1))), "rewards must be \\[T, B\\]"),
+    (dict(values=np.zeros((19, 6))), "values has shape"),
+    (dict(bootstrap_value=np.zeros((1, 6))), "bootstrap_value must be \\[B\\]"),
+    (dict(bootstrap_value=np.zeros(5)), "bootstrap_value has shape"),
+])
+def test_inputs_of_the_wrong_rank_or_shape_are_refused(bad, message):
+    log_rhos, discounts, rewards, values, bootstrap, mask = _random_unroll()
+    args = dict(log_rhos=log_rhos, discounts=discounts, rewards=rewards, values=values,
+                bootstrap_value=bootstrap, mask=mask)
+    with pytest.raises(ValueError, match=message):
+        vtrace_returns(**{**args, **bad})
 
 
 def test_on_policy_vtrace_is_the_n_step_return():

@@ -23,6 +23,7 @@ from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
 from drarl_tf.runtime.rollout import make_policy
+from drarl_tf.runtime.unroll import Unroll
 
 
 def _rate(fn, units_per_call: int, seconds: float, warmup: int = 2) -> float:
@@ -146,9 +147,9 @@ def _timed_run(train_fn, config, samples_per_update: int, frames_per_step: int, 
     return result.steady_fps / frames_per_step, result
 
 
-def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> dict:
+def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> Unroll:
     rng = np.random.default_rng(0)
-    return dict(
+    return Unroll(
         obs=rng.integers(0, 256, (T + 1, N) + tuple(obs_shape), dtype=np.uint8),
         values=rng.normal(0, 1, (T + 1, N)).astype(np.float32),
         actions=rng.integers(0, num_actions, (T, N)).astype(np.int32),

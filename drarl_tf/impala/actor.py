@@ -1,6 +1,6 @@
 """IMPALA actor: a CPU copy of the policy steps its own vector env and sends unrolls.
 
-`ActorWorker` is the acting itself; `run_actor` runs one in a spawned process
+`ActorWorker` is the acting itself (each unroll goes out as an `ActorMessage`); `run_actor` runs one in a spawned process
 (the default backend), `drarl_tf.impala.ray_backend` runs one as a Ray actor.
 """
 
@@ -9,12 +9,9 @@ from __future__ import annotations
 import time
 
 from drarl_tf.configs import ImpalaConfig
-from drarl_tf.envs import make_vector_env
+from drarl_tf.envs import make_env
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
-
-# What an actor sends, time-major [T(+1), envs_per_actor, ...]; plus actor_id,
-# policy_version, episode_returns and episode_lengths.
-UNROLL_KEYS = ("obs", "actions", "behaviour_logits", "rewards", "discounts", "mask")
+from drarl_tf.runtime.unroll import ActorMessage
 
 
 def limit_threads() -> None:
@@ -33,9 +30,8 @@ class ActorWorker:
         from drarl_tf.networks import build_network
 
         self.actor_id = actor_id
-        self.env = (env_fn(config.envs_per_actor) if env_fn is not None else
-                    make_vector_env(config.game, config.envs_per_actor, training=True,
-                                    num_threads=1))
+        self.env = make_env(config.game, config.envs_per_actor, env_fn, training=True,
+                            num_threads=1)
         self.model = build_network(config.net, self.env.num_actions, self.env.obs_shape)
         self.version = 0
         self.collector = RolloutCollector(self.env, make_policy(self.model, self.env.obs_shape),
@@ -48,13 +44,9 @@ class ActorWorker:
         self.model.set_weights(weights)
         self.version = version
 
-    def unroll(self) -> dict:
-        rollout = self.collector.collect()
-        item = {k: rollout[k] for k in UNROLL_KEYS}
-        item.update(actor_id=self.actor_id, policy_version=self.version,
-                    episode_returns=rollout["episode_returns"],
-                    episode_lengths=rollout["episode_lengths"])
-        return item
+    def unroll(self) -> ActorMessage:
+        unroll, episodes = self.collector.collect()
+        return ActorMessage(self.actor_id, self.version, unroll, episodes)
 
     def close(self) -> None:
         self.env.close()

@@ -9,17 +9,13 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.configs import ImpalaConfig
-from drarl_tf.envs import make_vector_env
+from drarl_tf.envs import describe
 from drarl_tf.errors import DrarlError
-from drarl_tf.impala.actor import UNROLL_KEYS
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
 from drarl_tf.runtime.session import TrainingSession, TrainResult
-
-
-def _assemble(items: list[dict]) -> dict:
-    return {k: np.concatenate([it[k] for it in items], axis=1) for k in UNROLL_KEYS}
+from drarl_tf.runtime.unroll import concat_episodes, concat_unrolls
 
 
 def make_actor_pool(config: ImpalaConfig, env_fn, weights_shapes, seed: int, warn=warn):
@@ -36,22 +32,21 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
 
     Args:
       config: the run's settings (paper defaults).
-      env_fn: optional picklable `f(num_envs) -> VecEnv` for a custom environment
-        (e.g. `GymnasiumVecEnv(my_gym_vector_env)`); by default `config.game`.
+      env_fn: optional picklable `f(num_envs)` returning a `VecEnv` or a
+        `gymnasium.vector.VectorEnv` (wrapped) for a custom environment; by default
+        `config.game`.
     """
-    probe = env_fn(1) if env_fn is not None else make_vector_env(config.game, 1)
-    probe.close()
-    obs_shape, num_actions, frames_per_step = probe.obs_shape, probe.num_actions, probe.frames_per_step
-    frames_per_update = config.batch_size * config.unroll_length * frames_per_step
+    spec = describe(config.game, env_fn)
+    frames_per_update = config.batch_size * config.unroll_length * spec.frames_per_step
 
     tf.keras.utils.set_random_seed(config.seed)
-    learner = Learner(config, obs_shape, num_actions, frames_per_update)
+    learner = Learner(config, spec.obs_shape, spec.num_actions, frames_per_update)
     worker = config.worker
     # The chief owns the run directory; other workers log under <logdir>/worker<i>/.
     session = TrainingSession(
         "impala", config if worker.is_chief else dataclasses.replace(
             config, logdir=str(Path(config.logdir) / f"worker{worker.index}")),
-        probe, learner.model, learner.optimizer, export_model=worker.is_chief)
+        spec, learner.model, learner.optimizer, export_model=worker.is_chief)
     if worker.num_workers > 1:
         learner.broadcast_from_chief(session.counters)  # the chief's resumed state
         session.counters_set()
@@ -78,20 +73,20 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
             stop_waiting = (lambda: session.stop_requested) if worker.num_workers == 1 else None
             while not learner.any_worker(not session.running):  # all workers stop together
                 try:
-                    items = [pool.get(should_stop=stop_waiting)
-                             for _ in range(config.messages_per_batch)]
+                    messages = [pool.get(should_stop=stop_waiting)
+                                for _ in range(config.messages_per_batch)]
                 except StopWaiting:
                     break
-                batch = _assemble(items)
+                batch = concat_unrolls([m.unroll for m in messages])
                 metrics = learner.update(batch)
                 session.check_update(metrics, batch)
                 pool.publish(learner.weights(), version=learner.updates + 1)
                 metrics["policy_lag"] = learner.updates - float(
-                    np.mean([it["policy_version"] for it in items]))
+                    np.mean([m.policy_version for m in messages]))
                 metrics["actor_restarts"] = float(pool.restarts)
-                returns = np.concatenate([it["episode_returns"] for it in items])
-                session.record(frames_per_update, returns, metrics,
-                               obs=batch["obs"] if session.wants_states else None)
+                episodes = concat_episodes([m.episodes for m in messages])
+                session.record(frames_per_update, episodes.returns, metrics,
+                               obs=batch.obs if session.wants_states else None)
     except DrarlError:
         session.save_checkpoint()  # the learner's state is good: keep the work done so far
         raise

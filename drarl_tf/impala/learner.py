@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.losses import impala_loss
-from drarl_tf.networks import build_network
-from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_if_finite
+from drarl_tf.runtime.learner import Learner as LearnerBase
+from drarl_tf.runtime.learner import evaluate_unroll, total_steps
+from drarl_tf.runtime.unroll import Unroll, slice_envs, unroll_spec
 
 
 def make_strategy(name: str, collective_timeout_seconds: float = 600.0
@@ -29,116 +29,71 @@ def make_strategy(name: str, collective_timeout_seconds: float = 600.0
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 
-def batch_spec(config: ImpalaConfig, obs_shape, num_actions) -> dict:
-    """This worker's share of a batch (all of it unless multi_worker)."""
-    T, B = config.unroll_length, config.local_batch_size
-    return dict(
-        obs=tf.TensorSpec((T + 1, B) + tuple(obs_shape), tf.uint8),
-        actions=tf.TensorSpec((T, B), tf.int32),
-        behaviour_logits=tf.TensorSpec((T, B, num_actions), tf.float32),
-        rewards=tf.TensorSpec((T, B), tf.float32),
-        discounts=tf.TensorSpec((T, B), tf.float32),
-        mask=tf.TensorSpec((T, B), tf.float32),
-    )
+def vtrace_loss_fn(config: ImpalaConfig):
+    """IMPALA's `loss_fn`: the V-trace actor-critic loss on a time-major `Unroll`
+    (sums over time and batch, as in the original implementation)."""
+
+    def loss_fn(model, batch: Unroll):
+        logits, values = evaluate_unroll(model, batch.obs)
+        loss = impala_loss(
+            logits=logits[:-1], values=values[:-1], bootstrap_value=values[-1],
+            actions=batch.actions, behaviour_logits=batch.behaviour_logits,
+            rewards=batch.rewards, discounts=batch.discounts, mask=batch.mask,
+            baseline_cost=config.baseline_cost, entropy_cost=config.entropy_cost,
+            clip_rho_threshold=config.clip_rho_threshold,
+            clip_c_threshold=config.clip_c_threshold,
+        )
+        steps = tf.maximum(tf.reduce_sum(tf.cast(batch.mask, tf.float32)), 1.0)
+        # The loss's entropy term is minus the summed entropy; report the mean entropy.
+        return loss.total, {"loss/policy": loss.policy, "loss/value": loss.baseline,
+                            "entropy": -loss.entropy / steps}
+
+    return loss_fn
 
 
-class Learner:
-    """Owns the model and optimizer; `update(batch)` applies one V-trace step.
+class Learner(LearnerBase):
+    """The V-trace learner: RMSProp on `vtrace_loss_fn`, each batch spread over the
+    strategy's replicas (and, with `multi_worker`, over machines).
 
-    `batch` arrays are time-major `[T(+1), B, ...]` (see `batch_spec`). The update
-    is a `tf.function` with a fixed input signature, traced once.
+    `update(batch)` takes this worker's share of a batch: an `Unroll` of
+    `config.local_batch_size` envs, traced once.
     """
 
     def __init__(self, config: ImpalaConfig, obs_shape, num_actions: int, frames_per_update: int,
                  strategy: tf.distribute.Strategy | None = None):
         self.config = config
-        self.strategy = strategy or make_strategy(config.strategy,
-                                                  config.collective_timeout_seconds)
-        self.trace_count = 0
         self._vote = None  # any_worker's traced all-reduce
-        total_updates = -(-config.total_frames // frames_per_update)
-        with self.strategy.scope():
-            self.model = build_network(config.net, num_actions, obs_shape,
-                                       precision=config.precision)
-            self.optimizer = keras.optimizers.RMSprop(
-                learning_rate=LinearDecay(config.learning_rate, total_updates),
-                rho=config.rmsprop_decay,
-                momentum=config.rmsprop_momentum,
-                epsilon=config.rmsprop_epsilon,
-            )
-            self.optimizer.build(self.model.trainable_variables)
-            self.loss_scale = LossScale(config.precision)  # mixed_float16 only
-        self._spec = batch_spec(config, obs_shape, num_actions)
-        self._update = tf.function(self._distributed_update, input_signature=[self._spec])
-        self._loss_and_grads = (tf.function(self._loss_and_grads_fn, jit_compile=True)
-                                if config.xla else self._loss_and_grads_fn)
+        super().__init__(
+            net=config.net, num_actions=num_actions, obs_shape=obs_shape,
+            precision=config.precision,
+            make_optimizer=lambda schedule: keras.optimizers.RMSprop(
+                learning_rate=schedule, rho=config.rmsprop_decay,
+                momentum=config.rmsprop_momentum, epsilon=config.rmsprop_epsilon),
+            learning_rate=config.learning_rate,
+            decay_steps=total_steps(config.total_frames, frames_per_update),
+            loss_fn=vtrace_loss_fn(config), max_grad_norm=config.max_grad_norm,
+            batch_spec=unroll_spec(config.unroll_length, config.local_batch_size, obs_shape,
+                                   num_actions),
+            xla=config.xla,
+            strategy=strategy or make_strategy(config.strategy,
+                                               config.collective_timeout_seconds))
 
-    @property
-    def updates(self) -> int:
-        return int(self.optimizer.iterations.numpy())
-
-    def _loss_and_grads_fn(self, batch):
-        """Forward pass, V-trace loss and gradients (XLA-compiled with `--xla`)."""
-        cfg = self.config
-        T1, B = tf.shape(batch["obs"])[0], tf.shape(batch["obs"])[1]
-        with tf.GradientTape() as tape:
-            flat_obs = tf.reshape(batch["obs"], tf.concat([[T1 * B], tf.shape(batch["obs"])[2:]], 0))
-            out = self.model(flat_obs, training=True)
-            logits = tf.reshape(out["policy_logits"], [T1, B, -1])
-            values = tf.reshape(out["value"], [T1, B])
-            loss = impala_loss(
-                logits=logits[:-1], values=values[:-1], bootstrap_value=values[-1],
-                actions=batch["actions"], behaviour_logits=batch["behaviour_logits"],
-                rewards=batch["rewards"], discounts=batch["discounts"], mask=batch["mask"],
-                baseline_cost=cfg.baseline_cost, entropy_cost=cfg.entropy_cost,
-                clip_rho_threshold=cfg.clip_rho_threshold, clip_c_threshold=cfg.clip_c_threshold,
-            )
-            scaled = self.loss_scale.scale_loss(loss.total)  # on the tape
-        grads = self.loss_scale.unscale(tape.gradient(scaled, self.model.trainable_variables))
-        losses = {"loss/total": loss.total, "loss/policy": loss.policy,
-                  "loss/baseline": loss.baseline, "loss/entropy": loss.entropy}
-        return losses, grads
-
-    def _replica_update(self, batch):
-        cfg = self.config
-        losses, grads = self._loss_and_grads(batch)
-        variables = self.model.trainable_variables
-        context = tf.distribute.get_replica_context()
-        # The losses are sums over the batch, so the global gradient is the sum over
-        # replicas; clip that, then hand each replica 1/n of it, since Keras sums again.
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, grad_norm = tf.clip_by_global_norm(grads, cfg.max_grad_norm)
-        n = tf.cast(context.num_replicas_in_sync, tf.float32)
-        skipped = apply_if_finite(self.optimizer, [g / n for g in grads], variables,
-                                  self.loss_scale)
-        return {**losses, **self.loss_scale.metrics(n), "grad_norm": grad_norm / n,
-                "nonfinite": skipped / n}
-
-    def _distributed_update(self, batch):
-        self.trace_count += 1  # Python side effect: runs once per trace
+    def _step(self, batch: Unroll) -> dict:
         worker = self.config.worker
         local_replicas = self.strategy.num_replicas_in_sync // worker.num_workers
         per_replica = self.config.local_batch_size // local_replicas
 
         def split(ctx):
-            local_id = ctx.replica_id_in_sync_group - worker.index * local_replicas
-            start = local_id * per_replica
-            return {k: v[:, start : start + per_replica] for k, v in batch.items()}
+            start = (ctx.replica_id_in_sync_group - worker.index * local_replicas) * per_replica
+            return slice_envs(batch, start, start + per_replica)
 
         local = self.strategy.experimental_distribute_values_from_function(split)
-        metrics = self.strategy.run(self._replica_update, args=(local,))
-        out = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-               for k, v in metrics.items()}
-        out["learning_rate"] = self.optimizer.learning_rate
-        return out
-
-    def update(self, batch: dict) -> dict:
-        """One update on a numpy batch; returns float metrics."""
-        tensors = {k: batch[k] for k in self._spec}
-        return {k: float(v) for k, v in self._update(tensors).items()}
-
-    def weights(self) -> list[np.ndarray]:
-        return self.model.get_weights()
+        metrics = self.strategy.run(self.replica_step, args=(local,))
+        # Losses are sums over each replica's share; every other metric is a mean or
+        # the same on every replica.
+        return {k: self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM if k.startswith("loss/") else tf.distribute.ReduceOp.MEAN,
+            v, axis=None) for k, v in metrics.items()}
 
     def broadcast_from_chief(self, extra_variables=()) -> None:
         """Gives every worker the chief's model, optimizer state and `extra_variables`

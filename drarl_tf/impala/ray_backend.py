@@ -13,6 +13,7 @@ from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import ActorWorker, limit_threads
 from drarl_tf.impala.supervision import RestartBudget, actor_seed
+from drarl_tf.runtime.unroll import ActorMessage
 
 
 class _RemoteActor:
@@ -22,7 +23,7 @@ class _RemoteActor:
         limit_threads()
         self.worker = ActorWorker(actor_id, config, env_fn, seed)
 
-    def unroll(self, weights, version: int) -> dict:
+    def unroll(self, weights, version: int) -> ActorMessage:
         if version != self.worker.version:
             self.worker.set_weights(weights, version)
         return self.worker.unroll()

@@ -33,10 +33,6 @@ class SharedWeights:
     def _flat(self) -> np.ndarray:
         return np.frombuffer(self._array, dtype=np.float32)
 
-    @property
-    def version(self) -> int:
-        return int(self._version.value)
-
     def publish(self, weights: list[np.ndarray], version: int) -> None:
         flat = np.concatenate([np.asarray(w, np.float32).ravel() for w in weights])
         self._sequence.value += 1  # odd: a write is in progress

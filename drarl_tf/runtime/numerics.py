@@ -7,11 +7,12 @@ import numpy as np
 NONFINITE_ACTIONS = ("stop", "skip")
 
 
-def batch_statistics(batch: dict) -> str:
-    """One line: each numeric array's finite range and its count of NaN/inf entries,
-    the arrays holding non-finite values first."""
+def batch_statistics(batch) -> str:
+    """One line: each numeric array of `batch` (an `Unroll` or a dict) with its finite
+    range and its count of NaN/inf entries, the arrays holding non-finite values first."""
     entries = []
-    for key, value in batch.items():
+    fields = batch._asdict() if hasattr(batch, "_asdict") else batch
+    for key, value in fields.items():
         value = np.asarray(value)
         if value.dtype.kind not in "fiu" or value.size == 0:
             continue

@@ -7,7 +7,7 @@ import time
 import tensorflow as tf
 
 from drarl_tf.configs import OnPolicyConfig
-from drarl_tf.envs import make_vector_env
+from drarl_tf.envs import EnvSpec, make_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
 from drarl_tf.runtime.session import TrainingSession, TrainResult
@@ -26,21 +26,22 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
     Args:
       make_learner: `f(obs_shape, num_actions, frames_per_update)` returning an object
         with `model`, `optimizer` and `update(rollout) -> metrics`.
-      env_fn: optional `f(num_envs) -> VecEnv` for a custom environment.
+      env_fn: optional `f(num_envs)` returning a `VecEnv` or a `gymnasium.vector.VectorEnv`
+        (wrapped) for a custom environment.
     """
-    env = (env_fn(config.num_envs) if env_fn is not None
-           else make_vector_env(config.game, config.num_envs, training=True))
+    env = make_env(config.game, config.num_envs, env_fn, training=True)
     try:
-        frames_per_update = config.num_envs * config.unroll_length * env.frames_per_step
+        spec = EnvSpec.of(env)
+        frames_per_update = config.num_envs * config.unroll_length * spec.frames_per_step
         tf.keras.utils.set_random_seed(config.seed)
-        learner = make_learner(env.obs_shape, env.num_actions, frames_per_update)
-        session = TrainingSession(algo, config, env, learner.model, learner.optimizer)
+        learner = make_learner(spec.obs_shape, spec.num_actions, frames_per_update)
+        session = TrainingSession(algo, config, spec, learner.model, learner.optimizer)
         if session.finished:
             session.log(session.finished_message())
             return session.close()
         # Seeded by where the run (re)starts, so a resumed run is reproducible too.
         seed = config.seed * 1_000_003 + session.start_frames // frames_per_update
-        collector = RolloutCollector(env, make_policy(learner.model, env.obs_shape),
+        collector = RolloutCollector(env, make_policy(learner.model, spec.obs_shape),
                                      config.unroll_length, config.discount,
                                      config.reward_clip, seed)
         session.log(f"{config.num_envs} envs x {config.unroll_length} steps per update, net "
@@ -50,15 +51,15 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         try:
             with session.stop_on_interrupt():
                 while session.running:
-                    rollout = collector.collect()
+                    rollout, episodes = collector.collect()
                     start = time.perf_counter()
                     metrics = learner.update(rollout)
                     update_seconds += time.perf_counter() - start
                     collector.reset_policy_cache()  # on-policy: act with the updated weights
                     session.check_update(metrics, rollout)
                     metrics.update(_time_shares(collector.seconds, update_seconds))
-                    session.record(frames_per_update, rollout["episode_returns"], metrics,
-                                   obs=rollout["obs"] if session.wants_states else None)
+                    session.record(frames_per_update, episodes.returns, metrics,
+                                   obs=rollout.obs if session.wants_states else None)
         except DrarlError:
             session.save_checkpoint()  # the learner's state is good: keep the work done
             raise

@@ -1,4 +1,4 @@
-"""Optimiser pieces shared by the trainers: the linear LR decay and clipped updates."""
+"""Optimiser pieces shared by the trainers: the linear LR decay, loss scaling, finite steps."""
 
 from __future__ import annotations
 
@@ -75,9 +75,9 @@ class LossScale:
     def unscale(self, grads):
         return [g / self.scale for g in grads] if self.enabled else grads
 
-    def metrics(self, replicas: int = 1) -> dict:
-        """{"loss_scale": ...} when enabled (divided by `replicas` for a SUM reduction)."""
-        return {"loss_scale": self.scale / replicas} if self.enabled else {}
+    def metrics(self) -> dict:
+        """{"loss_scale": ...} when enabled."""
+        return {"loss_scale": self.scale} if self.enabled else {}
 
     def update(self, finite) -> tf.Tensor:
         """After a step (cross-replica context): adjusts the scale. Returns 1.0 if the
@@ -143,12 +143,3 @@ def all_finite(variables) -> tf.Tensor:
               for v in variables if tf.as_dtype(v.dtype).is_floating]
     return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
-
-def apply_clipped_gradients(optimizer, grads, variables, max_norm: float,
-                            loss_scale: LossScale | None = None):
-    """Clips `grads` to global norm `max_norm` and applies them unless any is non-finite.
-
-    Returns (the norm before clipping, 1.0 if the step was skipped as an error else 0.0).
-    """
-    clipped, norm = tf.clip_by_global_norm(grads, max_norm)
-    return norm, apply_if_finite(optimizer, clipped, variables, loss_scale)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from drarl_tf.envs import VecEnv
+from drarl_tf.envs.base import VecEnv
+from drarl_tf.runtime.unroll import Episodes, Unroll, empty_unroll
 
 # policy(obs [N, H, W, C] uint8) -> (logits [N, A] float32, values [N] float32)
 PolicyFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -36,14 +37,10 @@ def make_policy(model, obs_shape) -> PolicyFn:
 
 
 class RolloutCollector:
-    """Steps `env` with `policy` and returns trajectories of `length` steps, time-major.
+    """Steps `env` with `policy` and cuts `Unroll`s of `length` steps (time-major).
 
-    Each rollout holds `length + 1` observations (the last is the first of the
-    next rollout, for bootstrapping) and their values, actions, behaviour logits,
-    clipped rewards, discounts (0 at a termination), the transition mask (0 at
-    the autoreset steps, which are not transitions) and the raw returns of the
-    games that ended. The policy's output for the last observation is kept for
-    the next rollout, so each step costs one forward pass.
+    The policy's output for an unroll's last observation is kept for the next
+    unroll, so each step costs one forward pass.
     """
 
     def __init__(self, env: VecEnv, policy: PolicyFn, length: int, discount: float,
@@ -59,43 +56,33 @@ class RolloutCollector:
         """Call after the policy's weights change outside `collect`."""
         self._last = None
 
-    def collect(self) -> dict:
+    def collect(self) -> tuple[Unroll, Episodes]:
+        """The next `length` steps of every env, and the games that ended in them."""
         T, N, env = self.length, self.env.num_envs, self.env
-        obs = np.empty((T + 1, N) + env.obs_shape, np.uint8)
-        values = np.empty((T + 1, N), np.float32)
-        logits = np.empty((T, N, env.num_actions), np.float32)
-        actions = np.empty((T, N), np.int32)
-        rewards = np.empty((T, N), np.float32)
-        discounts = np.empty((T, N), np.float32)
-        mask = np.empty((T, N), np.float32)
+        u = empty_unroll(T, N, env.obs_shape, env.num_actions)
         returns, lengths = [], []
-        obs[0] = self.obs
+        u.obs[0] = self.obs
         clock = time.perf_counter
         start = clock()
         out = self._last if self._last is not None else self.policy(self.obs)
         in_env = 0.0
         for t in range(T):
-            logits[t], values[t] = out
-            actions[t] = sample_actions(logits[t], self.rng)
+            u.behaviour_logits[t], u.values[t] = out
+            u.actions[t] = sample_actions(u.behaviour_logits[t], self.rng)
             before = clock()
-            step = env.step(actions[t])
+            step = env.step(u.actions[t])
             in_env += clock() - before
-            obs[t + 1] = step.obs
+            u.obs[t + 1] = step.obs
             clip = self.reward_clip
-            rewards[t] = np.clip(step.reward, -clip, clip) if clip > 0 else step.reward
-            discounts[t] = self.discount * (1.0 - step.terminated)
-            mask[t] = 1.0 - step.reset_step
+            u.rewards[t] = np.clip(step.reward, -clip, clip) if clip > 0 else step.reward
+            u.discounts[t] = self.discount * (1.0 - step.terminated)
+            u.mask[t] = 1.0 - step.reset_step
             returns.extend(step.episode_returns)
             lengths.extend(step.episode_lengths)
-            out = self.policy(obs[t + 1])
-        values[T] = out[1]
+            out = self.policy(u.obs[t + 1])
+        u.values[T] = out[1]
         self._last = out
         self.seconds["env"] += in_env
         self.seconds["inference"] += clock() - start - in_env  # policy, sampling, copies
-        self.obs = obs[T]
-        return dict(
-            obs=obs, values=values, actions=actions, behaviour_logits=logits, rewards=rewards,
-            discounts=discounts, mask=mask,
-            episode_returns=np.asarray(returns, np.float64),
-            episode_lengths=np.asarray(lengths, np.int64),
-        )
+        self.obs = u.obs[T]
+        return u, Episodes(np.asarray(returns, np.float64), np.asarray(lengths, np.int64))

@@ -45,17 +45,17 @@ class TrainingSession:
     keeps the counters that a resumed run continues from.
 
     `config` needs the fields `net`, `seed`, `logdir`, `export_dir`, `total_frames`,
-    `log_interval_seconds` and `checkpoint_minutes`; `env` gives the game's name,
-    observation shape and actions for the SavedModel written at the end.
+    `log_interval_seconds` and `checkpoint_minutes`; `env_spec` (an `EnvSpec`) gives the
+    game's name, observation shape and actions for the SavedModel written at the end.
     """
 
-    def __init__(self, algo: str, config, env, model, optimizer, export_model: bool = True):
+    def __init__(self, algo: str, config, env_spec, model, optimizer, export_model: bool = True):
         self.config = config
         self.export_model = export_model  # False: no SavedModel at the end (non-chief workers)
         self.algo = algo
         self.model = model
-        self.env = env  # its name, actions and observation shape go into the SavedModel
-        self.name = run_name(algo, config.net, env.name, config.seed)
+        self.env_spec = env_spec  # its name, actions and observation shape: the SavedModel's
+        self.name = run_name(algo, config.net, env_spec.name, config.seed)
         self.run = open_run_dir(config.logdir, self.name, config)
         if export_model:  # a destination that cannot take the SavedModel fails now, not at the end
             check_export_target(self.export_path, self._run_dir, own=not config.export_dir)
@@ -187,7 +187,7 @@ class TrainingSession:
     def updates(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
-    def check_update(self, metrics: dict, batch: dict) -> None:
+    def check_update(self, metrics: dict, batch) -> None:
         """Handles an update whose loss or gradients were not finite (`metrics["nonfinite"]`
         > 0; the learner then left every weight unchanged): with `on_nonfinite="stop"`
         writes a checkpoint of the last good state and raises a one-line DrarlError;
@@ -243,7 +243,7 @@ class TrainingSession:
         if path.exists():
             with contextlib.suppress(OSError, ValueError):
                 states = np.load(path)
-        if states is None or states.shape[1:] != tuple(self.env.obs_shape):
+        if states is None or states.shape[1:] != tuple(self.env_spec.obs_shape):
             if obs is None:
                 return None
             states = select_diverse_states(obs, seed=self.config.seed)
@@ -298,9 +298,9 @@ class TrainingSession:
 
     def export(self) -> str:
         """Writes the current policy as a SavedModel to `export_path`."""
-        metadata = run_metadata(self.env, self.algo, self.config.net, self.config.seed,
+        metadata = run_metadata(self.env_spec, self.algo, self.config.net, self.config.seed,
                                 int(self.frames.numpy()), self._run_dir)
-        return export_saved_model(self.model, self.export_path, self.env.obs_shape, metadata,
+        return export_saved_model(self.model, self.export_path, self.env_spec.obs_shape, metadata,
                                   own=not self.config.export_dir)
 
     def close(self) -> TrainResult:
