@@ -1,4 +1,8 @@
-"""Network shapes, parameter counts against the paper, and the attention module's maths."""
+"""Network shapes, parameter counts against the paper, the attention module's maths,
+and the table the nets are built from."""
+
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,9 +12,12 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import (
     NET_NAMES,
+    NETWORKS,
     AttentionModule,
     build_network,
+    check_net_name,
     mask_output_names,
+    net_name_of,
     torso_parameter_count,
 )
 
@@ -110,6 +117,60 @@ def test_unknown_net_is_one_line():
     assert "\n" not in str(e.value)
 
 
+def test_the_table_lists_the_nets_in_order_with_their_bodies():
+    assert NET_NAMES == ("impala", "drarl", "simple_drarl", "large_impala")
+    assert NETWORKS["impala"].sections == ((16, 2), (32, 2), (32, 2))  # seed_rl's table
+    assert NETWORKS["large_impala"].residual_blocks == 3
+    assert NETWORKS["drarl"].attention and NETWORKS["drarl"].downsample_mask
+    assert NETWORKS["simple_drarl"].attention and not NETWORKS["simple_drarl"].downsample_mask
+    assert all(s.hidden_units == 256 and s.channels == (16, 32, 32) for s in NETWORKS.values())
+
+
+def test_the_table_imports_no_tensorflow():
+    code = ("import sys, drarl_tf.networks.table, drarl_tf.networks; "
+            "assert not any(m.startswith('tensorflow') for m in sys.modules), 'tensorflow'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("name, canonical", [
+    ("drarl", "drarl"), ("DRARL", "drarl"), ("simple-drarl", "simple_drarl"),
+    ("Simple-DRARL", "simple_drarl"), ("LARGE_IMPALA", "large_impala"),
+    (" impala ", "impala"), ("large-impala", "large_impala")])
+def test_net_names_are_case_and_dash_insensitive(name, canonical):
+    assert check_net_name(name) == canonical
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("drarll", "Did you mean drarl"), ("Simple-Drarll", "Did you mean simple_drarl"),
+    ("large_impla", "Did you mean large_impala")])
+def test_an_unknown_net_lists_the_names_and_suggests_one(name, hint):
+    with pytest.raises(DrarlError) as e:
+        check_net_name(name)
+    message = str(e.value)
+    assert f"unknown net '{name}'" in message and hint in message
+    assert "choose one of impala, drarl, simple_drarl, large_impala." in message
+    assert "\n" not in message
+
+
+def test_an_unknown_net_far_from_any_name_has_no_suggestion():
+    with pytest.raises(DrarlError, match="choose one of") as e:
+        check_net_name("resnet50")
+    assert "Did you mean" not in str(e.value)
+
+
+def test_the_net_name_is_kept_on_the_model():
+    model = build_network("Simple-DRARL", 3, (16, 16, 1))
+    assert model.name == "simple_drarl" and model.drarl_net == "simple_drarl"
+    assert net_name_of(model) == "simple_drarl"
+    # The name survives a model renamed by its user ...
+    wrapped = keras.Model(model.input, model.output, name="my_agent")
+    wrapped.drarl_net = model.drarl_net
+    assert net_name_of(wrapped) == "simple_drarl"
+    # ... and a model without the attribute (saved before it) falls back to its name.
+    del model.drarl_net
+    assert net_name_of(model) == "simple_drarl"
+
+
 @pytest.mark.parametrize("shape", [(84, 84), (84, 84, 4, 1), (0, 84, 4)])
 def test_non_image_observation_shape_is_refused(shape):
     with pytest.raises(DrarlError, match="images"):
@@ -143,3 +204,15 @@ def test_the_pytorch_reference_net_has_the_papers_parameter_count():
 
     extractor = torch_reference.impala_extractor_class()(Box(0, 255, (4, 84, 84), np.uint8))
     assert sum(p.numel() for p in extractor.parameters()) == 1_089_232  # DESIGN.md section 2
+
+
+def test_a_keras_file_keeps_the_outputs_and_the_net_name(tmp_path):
+    """A `.keras` file keeps no `drarl_net` attribute: `net_name_of` falls back to the name."""
+    model = build_network("drarl", 3, (20, 12, 4))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert not hasattr(loaded, "drarl_net") and net_name_of(loaded) == "drarl"
+    obs = np.random.default_rng(0).integers(0, 256, (2, 20, 12, 4), dtype=np.uint8)
+    expected, out = model(obs), loaded(obs)
+    for name in expected:
+        np.testing.assert_array_equal(out[name].numpy(), expected[name].numpy(), err_msg=name)

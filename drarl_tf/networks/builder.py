@@ -10,10 +10,15 @@ import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks.layers import AttentionModule, ResidualBlock
-from drarl_tf.networks.table import check_net_name, check_precision
+from drarl_tf.networks.table import (
+    HIDDEN_UNITS,  # noqa: F401  (re-exported: the builder's constants before the table)
+    SECTION_CHANNELS,  # noqa: F401
+    NetSpec,
+    check_net_name,
+    check_precision,
+    net_spec,
+)
 
-SECTION_CHANNELS = (16, 32, 32)
-HIDDEN_UNITS = 256
 POLICY_LOGITS = "policy_logits"
 VALUE = "value"
 MASK_PREFIX = "mask_section"
@@ -22,6 +27,8 @@ SCALE_LAYER = "scale"
 # The last convolutional feature map (before the head's relu): Grad-CAM's layer.
 LAST_CONV_FEATURES = "torso_features"
 _HEAD_LAYERS = (POLICY_LOGITS, "value_layer")
+# The attribute of a built model that holds its net name (see `net_name_of`).
+NET_NAME_ATTRIBUTE = "drarl_net"
 
 
 def check_obs_shape(obs_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -34,18 +41,16 @@ def check_obs_shape(obs_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def _section(x, index: int, channels: int, net: str):
+def _section(x, index: int, channels: int, spec: NetSpec):
     """One section: conv -> max-pool 3x3/2 -> body. Returns (features, mask or None)."""
     p = f"section{index}"
     x = keras.layers.Conv2D(channels, 3, padding="same", name=f"{p}_conv")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{p}_pool")(x)
-    if net in ("impala", "large_impala"):
-        for j in range(2 if net == "impala" else 3):
-            x = ResidualBlock(channels, name=f"{p}_block{j}")(x)
+    for j in range(spec.residual_blocks):
+        x = ResidualBlock(channels, name=f"{p}_block{j}")(x)
+    if not spec.attention:
         return x, None
-    attention = AttentionModule(
-        channels, downsample=(net == "drarl"), name=f"{p}_attention"
-    )
+    attention = AttentionModule(channels, downsample=spec.downsample_mask, name=f"{p}_attention")
     x, mask = attention(x)
     mask = keras.layers.Identity(name=f"{MASK_PREFIX}{index}", dtype="float32")(mask)
     return x, mask
@@ -66,7 +71,7 @@ def build_network(
     """Builds a network of the paper (Fig. 2 and Fig. 5).
 
     Args:
-      name: one of `NET_NAMES`.
+      name: one of `NET_NAMES` (any case, '-' for '_'; see `check_net_name`).
       num_actions: size of the discrete action set.
       obs_shape: `[H, W, C]` of the uint8 observations; any image size works.
       input_dtype: "uint8" for acting, training and export; "float32" (pixel values
@@ -80,9 +85,11 @@ def build_network(
     Returns:
       A functional Keras model from uint8 `[B, H, W, C]` to a dict with
       `policy_logits` `[B, A]` (float32), `value` `[B]` (float32) and, for the
-      attention nets, `mask_section{0,1,2}` `[B, h_i, w_i, C_i]` in [0, 1].
+      attention nets, `mask_section{0,1,2}` `[B, h_i, w_i, C_i]` in [0, 1]. The
+      model's `name` is the canonical net name, also kept as its attribute
+      `drarl_net` (read it with `net_name_of`).
     """
-    check_net_name(name)
+    spec = net_spec(name)
     shape = check_obs_shape(obs_shape)
     if int(num_actions) < 1:
         raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
@@ -95,20 +102,33 @@ def build_network(
         obs = keras.Input(shape=shape, dtype=input_dtype, name="observation")
         x = keras.layers.Rescaling(1.0 / 255.0, name=SCALE_LAYER)(obs)
         masks = {}
-        for i, channels in enumerate(SECTION_CHANNELS):
-            x, mask = _section(x, i, channels, name)
+        for i, channels in enumerate(spec.channels):
+            x, mask = _section(x, i, channels, spec)
             if mask is not None:
                 masks[f"{MASK_PREFIX}{i}"] = mask
         x = keras.layers.Identity(name=LAST_CONV_FEATURES)(x)
         x = keras.layers.ReLU(name="torso_relu")(x)
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="torso_dense")(x)
+        x = keras.layers.Dense(spec.hidden_units, activation="relu", name="torso_dense")(x)
     finally:
         keras.config.set_dtype_policy(previous)
     logits = keras.layers.Dense(num_actions, name=POLICY_LOGITS, dtype="float32")(x)
     value = keras.layers.Dense(1, name="value_layer", dtype="float32")(x)
     value = keras.layers.Reshape((), name=VALUE, dtype="float32")(value)
-    return keras.Model(obs, {POLICY_LOGITS: logits, VALUE: value, **masks}, name=name)
+    model = keras.Model(obs, {POLICY_LOGITS: logits, VALUE: value, **masks}, name=spec.name)
+    setattr(model, NET_NAME_ATTRIBUTE, spec.name)
+    return model
+
+
+def net_name_of(model: keras.Model) -> str:
+    """The net name a model was built as (one of `NET_NAMES`).
+
+    `build_network` sets it as the model's attribute `drarl_net`; a model that lacks it
+    (made before that attribute, or reloaded from a `.keras` file, which keeps no such
+    attribute) falls back to its `name`, which `build_network` sets to the same name.
+    """
+    name = getattr(model, NET_NAME_ATTRIBUTE, None)
+    return check_net_name(name if name is not None else model.name)
 
 
 def mask_output_names(model: keras.Model) -> list[str]:

@@ -26,7 +26,7 @@ class ResidualBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         self.conv0.build(input_shape)
-        self.conv1.build(input_shape[:-1] + (self.channels,))
+        self.conv1.build(tuple(input_shape[:-1]) + (self.channels,))
         super().build(input_shape)
 
     def call(self, x):

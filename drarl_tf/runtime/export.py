@@ -237,7 +237,7 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
         an older checkpoint than the latest is exported.
     """
     from drarl_tf.envs import make_vector_env
-    from drarl_tf.networks import build_network
+    from drarl_tf.networks import build_network, net_name_of
     from drarl_tf.runtime.run_dir import export_path
 
     checkpoint = Path(checkpoint)
@@ -277,6 +277,6 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
         own = not export_dir and prefix == latest
         if prefix != latest:
             output = output.with_name(f"{output.name}-{int(frames.numpy())}")
-    metadata = run_metadata(env, run_root.name.split("-")[0], net, seed,
+    metadata = run_metadata(env, run_root.name.split("-")[0], net_name_of(model), seed,
                             int(frames.numpy()), run_dir)
     return export_saved_model(model, output, env.obs_shape, metadata, own=own)

@@ -47,10 +47,11 @@ class Progress:
     def mean_return(self) -> float:
         return float(np.mean(self.returns)) if self.returns else float("nan")
 
-    def maybe_log(self, frames: int, metrics: dict, force: bool = False) -> bool:
+    def maybe_log(self, frames: int, metrics: dict, force: bool = False) -> None:
+        """Writes the scalars and prints the progress line, at most once per interval."""
         now = time.monotonic()
         if not force and now - self._last_time < self.interval:
-            return False
+            return
         fps = (frames - self._last_frames) / max(now - self._last_time, 1e-9)
         overall = (frames - self._start_frames) / max(now - self._start_time, 1e-9)
         remaining = max(self.total_frames - frames, 0)
@@ -70,7 +71,6 @@ class Progress:
             flush=True,
         )
         self._last_time, self._last_frames = now, frames
-        return True
 
     def close(self) -> None:
         self.writer.close()

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks import LAST_CONV_FEATURES, POLICY_LOGITS, build_network
+from drarl_tf.networks import LAST_CONV_FEATURES, POLICY_LOGITS, build_network, net_name_of
 
 
 def float_twin(model: keras.Model) -> keras.Model:
@@ -16,7 +16,8 @@ def float_twin(model: keras.Model) -> keras.Model:
     tf-keras-vis watches the input on its gradient tape, which a uint8 input defeats.
     """
     num_actions = model.output[POLICY_LOGITS].shape[-1]
-    twin = build_network(model.name, num_actions, model.input.shape[1:], input_dtype="float32")
+    twin = build_network(net_name_of(model), num_actions, model.input.shape[1:],
+                         input_dtype="float32")
     twin.set_weights(model.get_weights())
     return twin
 
