@@ -1,4 +1,9 @@
-"""Install drarl_tf: `pip install -e .` (CPU), `pip install -e ".[gpu]"` (CUDA)."""
+"""Install drarl_tf: `pip install -e .` (CPU), `pip install -e ".[gpu]"` (CUDA).
+
+`pip install .` (not editable) works too: scripts/*.py go to the environment's bin
+directory and the demo model to <prefix>/share/drarl_tf/, where
+`drarl_tf.experiments.grid.find_script` / `find_shipped` look when there is no checkout.
+"""
 
 from pathlib import Path
 
@@ -20,6 +25,14 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.7",
 ]
 
+DEMO_MODEL = "saved_models/demo-impala-drarl-Catch"
+SCRIPTS = sorted(str(p) for p in Path("scripts").glob("*.py"))
+# The shipped demo model (evaluate, play, visualize and the bad-input catalogue use it),
+# one entry per directory, under share/drarl_tf/ of the install prefix.
+DATA_FILES = sorted(
+    (f"share/drarl_tf/{d.as_posix()}", sorted(str(f) for f in d.iterdir() if f.is_file()))
+    for d in [Path(DEMO_MODEL), *Path(DEMO_MODEL).rglob("*")] if d.is_dir())
+
 setup(
     name="drarl_tf",
     version="0.1.0",
@@ -31,6 +44,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["drarl_tf", "drarl_tf.*"]),
+    scripts=SCRIPTS,
+    data_files=DATA_FILES,
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],

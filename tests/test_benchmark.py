@@ -1,5 +1,6 @@
-"""scripts/benchmark.py's end-to-end measurement: the compute bound of DESIGN.md section 6
-and the precision it ran in (speed itself is measured by the script, not asserted here)."""
+"""scripts/benchmark.py's end-to-end measurement: the compute bound of docs/design.md
+(Performance model) and the precision it ran in (speed itself is measured by the script,
+not asserted here)."""
 
 import math
 

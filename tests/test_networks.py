@@ -21,7 +21,7 @@ from drarl_tf.networks import (
     torso_parameter_count,
 )
 
-# Paper section 4.1 and DESIGN.md section 2.
+# Paper section 4.1 and docs/design.md, Networks.
 PAPER_TORSO_PARAMS = {
     "impala": 1_089_232,
     "drarl": 1_135_632,
@@ -203,7 +203,7 @@ def test_the_pytorch_reference_net_has_the_papers_parameter_count():
     from gymnasium.spaces import Box
 
     extractor = torch_reference.impala_extractor_class()(Box(0, 255, (4, 84, 84), np.uint8))
-    assert sum(p.numel() for p in extractor.parameters()) == 1_089_232  # DESIGN.md section 2
+    assert sum(p.numel() for p in extractor.parameters()) == 1_089_232  # docs/design.md, Networks
 
 
 def test_a_keras_file_keeps_the_outputs_and_the_net_name(tmp_path):

@@ -15,8 +15,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_MODEL = REPO / "saved_models" / "demo-impala-drarl-Catch"
+from drarl_tf.errors import DrarlError
+from drarl_tf.experiments.grid import find_script, find_shipped
+
+DEMO = "saved_models/demo-impala-drarl-Catch"
+try:  # the checkout's, or the copy `pip install .` put under <prefix>/share/drarl_tf/
+    DEMO_MODEL = find_shipped(DEMO)
+except DrarlError:  # the cases that use it then fail, naming this path
+    DEMO_MODEL = Path(__file__).resolve().parents[2] / DEMO
+# Shown as <repo> in the table, wherever the demo model was found.
+REPO = DEMO_MODEL.parents[1]
 
 
 def _damaged_checkpoints(root: Path) -> None:
@@ -131,7 +139,7 @@ CASES: tuple[BadInput, ...] = (
              "zero actor timeout"),
     BadInput(IMPALA, ("--milestone_fractions=0.5,2",), "milestone_fractions must be in [0, 1]",
              "milestone beyond the run"),
-    BadInput(IMPALA, ("--gamma=0.9",), "Unknown command line flag 'gamma'", "unknown flag"),
+    BadInput(IMPALA, ("--gamma=0.9",), "unknown flag --gamma", "unknown flag"),
     BadInput(IMPALA, ("Pong",), "unexpected arguments", "a positional argument"),
     BadInput(IMPALA, ("--logdir=notadir",), "cannot create run directory", "logdir is a file",
              _a_file),
@@ -219,7 +227,7 @@ def run_case(case: BadInput, workdir: Path, timeout: float = 120) -> Outcome:
         a.startswith("--game") for a in case.args)
     args = (("--game=Catch",) if needs_catch else ()) + case.args
     try:
-        out = subprocess.run([sys.executable, str(REPO / "scripts" / case.script), *args],
+        out = subprocess.run([sys.executable, str(find_script(case.script)), *args],
                              cwd=workdir, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:  # it was accepted and started working
         return Outcome(case, -1, (), False)

@@ -2,7 +2,7 @@
 
 Only `scripts/benchmark.py --mode=torch_ppo` uses this module, and it needs the
 optional packages `torch` and `stable-baselines3` (`pip install -e .[compare]`).
-The network is DESIGN.md section 2's `impala` net written in PyTorch, with the
+The network is the `impala` net of docs/design.md, Networks, written in PyTorch, with the
 same parameter count as drarl_tf's; SB3's PPO runs with drarl_tf's PPO defaults
 (8 envs x 128 steps, 4 epochs of 4 minibatches) on SB3's own Atari wrappers.
 """

@@ -31,16 +31,16 @@ from drarl_tf.runtime.paths import probe_writable
 METADATA_FILE = "drarl_metadata.json"
 
 
-def run_metadata(env, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
+def run_metadata(env_spec, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
     """What a SavedModel records about its run: game, actions, algorithm, net, frames, and
-    the run directory (absolute) it came from."""
+    the run directory (absolute) it came from. `env_spec` is the game's `EnvSpec`."""
     import drarl_tf
 
     run_dir = Path(run_dir).resolve()
-    return dict(game=env.name, num_actions=int(env.num_actions),
-                action_meanings=list(env.action_meanings), algo=algo, net=net, seed=seed,
+    return dict(game=env_spec.name, num_actions=int(env_spec.num_actions),
+                action_meanings=list(env_spec.action_meanings), algo=algo, net=net, seed=seed,
                 frames=int(frames), run=run_dir.name, run_dir=str(run_dir),
-                protocol=getattr(env, "protocol", ""), drarl_tf_version=drarl_tf.__version__)
+                protocol=env_spec.protocol, drarl_tf_version=drarl_tf.__version__)
 
 
 class _Serving(tf.Module):
@@ -236,7 +236,7 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
         (`<run>/saved_model`, or `<export_dir>/<run>`), with `-<frames>` added when
         an older checkpoint than the latest is exported.
     """
-    from drarl_tf.envs import make_vector_env
+    from drarl_tf.envs import describe
     from drarl_tf.networks import build_network, net_name_of
     from drarl_tf.runtime.run_dir import export_path
 
@@ -261,9 +261,8 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
     run_dir = str(run_root.resolve())
     if output is not None:  # refused before the checkpoint is read
         check_export_target(output, run_dir)
-    env = make_vector_env(game, 1)
-    env.close()
-    model = build_network(net, env.num_actions, env.obs_shape)
+    spec = describe(game)
+    model = build_network(net, spec.num_actions, spec.obs_shape)
     frames = tf.Variable(0, dtype=tf.int64)
     try:
         tf.train.Checkpoint(model=model, frames=frames).restore(prefix).expect_partial()
@@ -277,6 +276,6 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
         own = not export_dir and prefix == latest
         if prefix != latest:
             output = output.with_name(f"{output.name}-{int(frames.numpy())}")
-    metadata = run_metadata(env, run_root.name.split("-")[0], net_name_of(model), seed,
+    metadata = run_metadata(spec, run_root.name.split("-")[0], net_name_of(model), seed,
                             int(frames.numpy()), run_dir)
-    return export_saved_model(model, output, env.obs_shape, metadata, own=own)
+    return export_saved_model(model, output, spec.obs_shape, metadata, own=own)

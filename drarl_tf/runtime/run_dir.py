@@ -1,4 +1,4 @@
-"""One run = one directory: config.json, tb/, checkpoints/ (DESIGN.md section 7)."""
+"""One run = one directory: config.json, tb/, checkpoints/ (docs/design.md, Runtime and output layout)."""
 
 from __future__ import annotations
 
