@@ -12,6 +12,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import run_actor
 from drarl_tf.impala.supervision import RestartBudget, actor_seed, describe_exit, warn
 from drarl_tf.impala.transport import SharedWeights, StopFlag
+from drarl_tf.runtime.unroll import ActorMessage
 
 
 class ActorPool:
@@ -132,8 +133,8 @@ class ActorPool:
                   f"them ({states}); an actor is restarted after "
                   f"--actor_timeout_seconds={self.config.actor_timeout_seconds:g} s without one")
 
-    def get(self, timeout: float = 0.5, should_stop=None) -> dict:
-        """The next unroll, taking ready actors in turn; restarts actors that died or
+    def get(self, timeout: float = 0.5, should_stop=None) -> ActorMessage:
+        """The next actor's `ActorMessage`, taking ready actors in turn; restarts actors that died or
         stalled meanwhile. Raises `StopWaiting` as soon as `should_stop()` is true.
 
         One message per actor is handed over at a time, so each actor's pipe, inbox and

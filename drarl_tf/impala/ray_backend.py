@@ -87,8 +87,8 @@ class RayActorPool:
         self.budget.died(i, how)
         self._spawn(i)
 
-    def get(self, timeout: float = 0.5, should_stop=None) -> dict:
-        """The next unroll from whichever actor is ready first; restarts failed actors.
+    def get(self, timeout: float = 0.5, should_stop=None) -> ActorMessage:
+        """The next `ActorMessage` from whichever actor is ready first; restarts failed actors.
         Raises `StopWaiting` as soon as `should_stop()` is true."""
         from drarl_tf.impala.process_backend import StopWaiting
 
