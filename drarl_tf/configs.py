@@ -1,8 +1,15 @@
 """Every trainer's settings as dataclasses with the paper's defaults, validated when made.
 
-`RunConfig` holds what every trainer shares; `ImpalaConfig`, `A2CConfig` and
-`PPOConfig` extend it. This module imports no TensorFlow, so that a script checks
-its flags (and fails with one line) before TensorFlow loads.
+`RunConfig` holds what every trainer shares, with one value for all; `ImpalaConfig`,
+`A2CConfig` and `PPOConfig` (A2C and PPO through `OnPolicyConfig`) add their own fields
+and defaults. Each field and its default is declared once, in one class, with a
+one-line help (`field.metadata["help"]`, and `metadata["choices"]` where the values are a
+fixed set) that the scripts' flags show in --help. `RunConfig` and `OnPolicyConfig` are
+bases only: the learning rate, gradient clip and unroll size differ per algorithm.
+
+This module imports no TensorFlow, so that a script checks its flags (and fails with
+one line) before TensorFlow loads; only `precision="auto"` asks TensorFlow for GPUs,
+after every other check.
 """
 
 from __future__ import annotations
@@ -15,57 +22,94 @@ import math
 from drarl_tf.envs.registry import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.cluster import WorkerInfo, worker_info
-from drarl_tf.networks.table import check_net_name
-from drarl_tf.runtime.hardware import resolve_precision
+from drarl_tf.networks.table import NET_NAMES, PRECISIONS, check_net_name
+from drarl_tf.runtime.hardware import AUTO, resolve_precision
 from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
 MAX_SEED = 2**31 - 1  # seeds go to numpy, TensorFlow and the emulator (32-bit)
+STRATEGIES = ("default", "mirrored", "multi_worker")
+ACTOR_BACKENDS = ("process", "ray")
+PRECISION_CHOICES = (AUTO,) + PRECISIONS
 
 
-@dataclasses.dataclass
+def _field(default, help: str, choices: tuple[str, ...] = ()):  # noqa: A002
+    """A dataclass field with its default, its --help line and, for a fixed set of
+    values, the values (the flag then accepts only those)."""
+    metadata = {"help": help, **({"choices": tuple(choices)} if choices else {})}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _one_of(values) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1]
+
+
+_LR_DECAY = ", decayed linearly to 0 over total_frames"
+_GRAD_CLIP = "Gradients are clipped to this global norm (> 0)."
+
+
+@dataclasses.dataclass(kw_only=True)
 class RunConfig:
-    net: str = "drarl"
-    game: str = "RoadRunner"
-    seed: int = 0
-    total_frames: int = 200_000_000
-    learning_rate: float = 6e-4  # linearly to 0 over total_frames
-    max_grad_norm: float = 40.0
-    discount: float = 0.99
-    reward_clip: float = 1.0  # rewards clipped to [-1, 1] for learning; 0 disables
-    logdir: str = "runs"
-    # The final SavedModel goes to <logdir>/<run name>/saved_model/, or, when this is set,
-    # to <export_dir>/<run name>/ (refused before training if that holds anything but an
-    # earlier export of the same run).
-    export_dir: str = ""
-    checkpoint_minutes: float = 10.0
-    log_interval_seconds: float = 10.0
-    # TensorBoard images (attention masks, Grad-CAM) every this many frames (the same unit
-    # for every trainer), at the first update and at the end; 0: never.
-    image_every_frames: int = 1_000_000
-    # Checkpoints kept for good at these fractions of total_frames (the paper's Fig. 7:
-    # 0, 36, 72 and 100 % of training), in <run>/milestones/; empty: none.
-    milestone_fractions: tuple = (0.0, 0.36, 0.72, 1.0)
-    # A non-finite loss or gradient never reaches the weights; then "stop" ends the run
-    # (checkpoint of the last good state kept) or "skip" drops that batch and goes on.
-    on_nonfinite: str = "stop"
-    # "mixed_bfloat16" / "mixed_float16" (GPUs; with dynamic loss scaling): the learner's
-    # network computes in bfloat16 / float16 (variables, logits, value, losses and
-    # optimiser state stay float32); "float32" is the paper's; "auto": mixed_bfloat16 on a
-    # CPU-only machine whose CPU has AMX/AVX512_BF16 (1.5-1.7x faster there), else float32.
-    # config.json records the precision that was chosen.
-    precision: str = "float32"
-    xla: bool = False  # compile the loss and gradient computation with XLA
-    # Stop early once the mean return over the last 100 full games reaches this (unset:
-    # train for total_frames). A resumed run may set or change it.
-    target_return: float | None = None
+    """What every trainer shares (a base: a run is made from one of its subclasses)."""
+
+    net: str = _field("drarl", f"Network: {_one_of(NET_NAMES)} (any case, '-' for '_').")
+    game: str = _field(
+        "RoadRunner", "Catch or any ale_py Atari game, e.g. RoadRunner (any case; '_', '-' "
+        "and spaces ignored); --list_games lists them.")
+    seed: int = _field(0, f"Seed of numpy, TensorFlow and the envs, in [0, {MAX_SEED}]; "
+                       "part of the run directory's name.")
+    total_frames: int = _field(200_000_000, "Training budget in environment frames (Atari: "
+                               "4 per agent step); the paper: 200M.")
+    discount: float = _field(0.99, "Discount factor (gamma), in [0, 1].")
+    reward_clip: float = _field(1.0, "Rewards are clipped to [-reward_clip, reward_clip] "
+                                "for learning (the scores reported stay raw); 0 disables it.")
+    logdir: str = _field("runs", "Where the run directory <logdir>/<algo>-<net>-<game>-s<seed> "
+                         "goes; rerunning the same command resumes from it.")
+    export_dir: str = _field(
+        "", "The final SavedModel goes to <export_dir>/<run name>/ instead of <logdir>/<run "
+        "name>/saved_model/ (refused before training if that holds anything but an earlier "
+        "export of the same run).")
+    checkpoint_minutes: float = _field(10.0, "Minutes between checkpoints (> 0).")
+    log_interval_seconds: float = _field(10.0, "Seconds between progress lines (> 0).")
+    image_every_frames: int = _field(
+        1_000_000, "TensorBoard images (attention masks, Grad-CAM) every this many frames, "
+        "at the first update and at the end; 0: never.")
+    milestone_fractions: tuple = _field(
+        (0.0, 0.36, 0.72, 1.0), "Fractions of total_frames at which a checkpoint is kept for "
+        "good in <run>/milestones/ (the paper's Fig. 7: 0, 36, 72 and 100 %); empty: none.")
+    on_nonfinite: str = _field(
+        "stop", "A non-finite loss or gradient never reaches the weights; then stop ends the "
+        "run (the checkpoint of the last good state kept) or skip drops that batch and goes "
+        "on.", NONFINITE_ACTIONS)
+    precision: str = _field(
+        "float32", f"Learner precision: {_one_of(PRECISION_CHOICES)}. float32 is the paper's; "
+        "mixed_*: the learner's network computes in bfloat16/float16 (variables, logits, "
+        "value, losses and optimiser state stay float32; float16 with dynamic loss "
+        "scaling); auto: mixed_bfloat16 on a CPU-only machine whose CPU has AMX/AVX512_BF16, "
+        "else float32 (config.json records the choice).", PRECISION_CHOICES)
+    xla: bool = _field(False, "Compile the loss and gradient computation with XLA.")
+    target_return: float | None = _field(
+        None, "Stop early once the mean return over the last 100 full games reaches this "
+        "(unset: train for total_frames); a resumed run may set or change it.")
 
     def __post_init__(self):
-        self.net = check_net_name(self.net)
+        if type(self) in (RunConfig, OnPolicyConfig):
+            raise TypeError(f"{type(self).__name__} is a base; make an ImpalaConfig, "
+                            "A2CConfig or PPOConfig")
+        self._check()
+        # Last: "auto" asks TensorFlow for GPUs, so every cheap check fails before it loads.
         self.precision = resolve_precision(self.precision)
+
+    def _check(self) -> None:
+        """Every check but the precision's resolution; subclasses extend it."""
+        self.net = check_net_name(self.net)
         self.game = check_game(self.game)
+        if self.precision not in PRECISION_CHOICES:
+            raise DrarlError(f"unknown precision '{self.precision}'; choose one of "
+                             f"{', '.join(PRECISION_CHOICES)}")
         self._require_at_least_one("total_frames")
         if not 0 <= self.seed <= MAX_SEED:
             raise DrarlError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        # Every trainer declares learning_rate and max_grad_norm (with its own default).
         for name in ("learning_rate", "max_grad_norm", "checkpoint_minutes",
                      "log_interval_seconds"):
             if not getattr(self, name) > 0:
@@ -119,54 +163,58 @@ def _fractions(values) -> tuple:
     return tuple(fractions)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class OnPolicyConfig(RunConfig):
-    """Fields shared by A2C and PPO; each algorithm's config sets the paper's defaults."""
+    """What A2C and PPO share (a base); each declares its own num_envs, unroll_length and
+    learning_rate."""
 
-    num_envs: int = 16
-    unroll_length: int = 5
-    learning_rate: float = 7e-4
-    max_grad_norm: float = 0.5
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
+    max_grad_norm: float = _field(0.5, _GRAD_CLIP)
+    value_coef: float = _field(0.5, "Weight of the value loss.")
+    entropy_coef: float = _field(0.01, "Weight of the entropy bonus.")
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _check(self) -> None:
+        super()._check()
         self._require_at_least_one("num_envs", "unroll_length")
         for name in ("value_coef", "entropy_coef"):
             self._require_range(name, 0.0, None)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class A2CConfig(OnPolicyConfig):
-    num_envs: int = 16
-    unroll_length: int = 5
-    learning_rate: float = 7e-4
-    rmsprop_decay: float = 0.99
-    rmsprop_epsilon: float = 1e-5
-    max_grad_norm: float = 0.5
+    """A2C with OpenAI baselines' Atari defaults."""
 
-    def __post_init__(self):
-        super().__post_init__()
+    num_envs: int = _field(16, "Envs stepped together.")
+    unroll_length: int = _field(5, "Agent steps per env per update (the n of the n-step "
+                                "returns).")
+    learning_rate: float = _field(7e-4, f"RMSProp learning rate{_LR_DECAY}.")
+    rmsprop_decay: float = _field(0.99, "RMSProp decay (rho), in [0, 1).")
+    rmsprop_epsilon: float = _field(1e-5, "RMSProp epsilon (> 0).")
+
+    def _check(self) -> None:
+        super()._check()
         self._require_range("rmsprop_decay", 0.0, 1.0, high_open=True)
         self._require_range("rmsprop_epsilon", 0.0, None, low_open=True)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class PPOConfig(OnPolicyConfig):
-    num_envs: int = 8
-    unroll_length: int = 128
-    learning_rate: float = 2.5e-4
-    adam_epsilon: float = 1e-5
-    max_grad_norm: float = 0.5
-    num_epochs: int = 4
-    num_minibatches: int = 4
-    gae_lambda: float = 0.95
-    clip_ratio: float = 0.1
-    value_clip: float = 0.1
+    """PPO (clipped objective, GAE) with the PPO paper's Atari defaults."""
 
-    def __post_init__(self):
-        super().__post_init__()
+    num_envs: int = _field(8, "Envs stepped together.")
+    unroll_length: int = _field(128, "Agent steps per env per rollout.")
+    learning_rate: float = _field(2.5e-4, f"Adam learning rate{_LR_DECAY}.")
+    adam_epsilon: float = _field(1e-5, "Adam epsilon (> 0).")
+    num_epochs: int = _field(4, "Passes over each rollout.")
+    num_minibatches: int = _field(4, "Minibatches per pass; must divide num_envs x "
+                                  "unroll_length.")
+    gae_lambda: float = _field(0.95, "GAE lambda, in [0, 1].")
+    clip_ratio: float = _field(0.1, "Clip range of the probability ratio (epsilon), in "
+                               "(0, 1].")
+    value_clip: float = _field(0.1, "Clip range of the value update around the rollout's "
+                               "values (> 0).")
+
+    def _check(self) -> None:
+        super()._check()
         if self.num_epochs < 1 or self.num_minibatches < 1:
             raise DrarlError("num_epochs and num_minibatches must be >= 1")
         samples = self.num_envs * self.unroll_length
@@ -181,45 +229,51 @@ class PPOConfig(OnPolicyConfig):
         self._require_range("value_clip", 0.0, None, low_open=True)
 
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-ACTOR_BACKENDS = ("process", "ray")
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class ImpalaConfig(RunConfig):
-    # The paper's 32 actor envs, as processes x envs each (DESIGN.md section 5).
-    num_actors: int = 2
-    envs_per_actor: int = 16
-    unroll_length: int = 20
-    batch_size: int = 32  # unrolls (env trajectories) per update
-    learning_rate: float = 6e-4
-    rmsprop_decay: float = 0.99
-    rmsprop_epsilon: float = 0.01
-    rmsprop_momentum: float = 0.0
-    max_grad_norm: float = 40.0
-    baseline_cost: float = 0.5
-    entropy_cost: float = 0.01
-    clip_rho_threshold: float = 1.0
-    clip_c_threshold: float = 1.0
-    queue_size: int = 8  # actor messages (unrolls of envs_per_actor envs) in flight
-    # "default": one device; "mirrored": this machine's GPUs; "multi_worker": one learner
-    # over several machines (TF_CONFIG), each with its own actors and batch_size / workers
-    # unrolls of the batch.
-    strategy: str = "default"
-    # multi_worker: a collective (gradient sum, stop vote) that waits longer than this for
-    # another worker fails, and the run stops with a checkpoint instead of hanging.
-    collective_timeout_seconds: float = 600.0
-    actor_backend: str = "process"  # "ray": Ray actors (pip install 'drarl_tf[ray]')
-    ray_address: str = ""  # "": start Ray on this machine; else join that cluster
-    # A dead actor is restarted, unless it died this many times in a row without
-    # delivering an unroll: then the run stops with a message (the checkpoint is kept).
-    max_actor_restarts: int = 3
-    # An actor process that delivers no unroll for this long (stopped, stuck) is named
-    # in a warning, killed and restarted (counted like a death).
-    actor_timeout_seconds: float = 120.0
+    """IMPALA (V-trace) with the paper's defaults."""
 
-    def __post_init__(self):
-        super().__post_init__()
+    num_actors: int = _field(2, "Actor processes; the paper's 32 actor envs are num_actors x "
+                             "envs_per_actor (docs/design.md, Hyperparameters).")
+    envs_per_actor: int = _field(16, "Envs each actor steps together.")
+    unroll_length: int = _field(20, "Agent steps per unroll (V-trace's trajectory length).")
+    batch_size: int = _field(32, "Unrolls (env trajectories) per update; a multiple of "
+                             "envs_per_actor.")
+    learning_rate: float = _field(6e-4, f"RMSProp learning rate{_LR_DECAY}.")
+    rmsprop_decay: float = _field(0.99, "RMSProp decay (rho), in [0, 1).")
+    rmsprop_epsilon: float = _field(0.01, "RMSProp epsilon (> 0).")
+    rmsprop_momentum: float = _field(0.0, "RMSProp momentum, in [0, 1).")
+    max_grad_norm: float = _field(40.0, _GRAD_CLIP)
+    baseline_cost: float = _field(0.5, "Weight of the value (baseline) loss.")
+    entropy_cost: float = _field(0.01, "Weight of the entropy bonus.")
+    clip_rho_threshold: float = _field(1.0, "V-trace's rho-bar: clip of the importance "
+                                       "weights of the value targets (> 0).")
+    clip_c_threshold: float = _field(1.0, "V-trace's c-bar: clip of the importance weights "
+                                     "of the traces (> 0).")
+    queue_size: int = _field(8, "Actor messages (unrolls of envs_per_actor envs) in flight; "
+                             "must hold a batch.")
+    strategy: str = _field(
+        "default", "default: one device; mirrored: this machine's GPUs; multi_worker: one "
+        "learner over several machines (TF_CONFIG), each with its own actors and batch_size "
+        "/ workers unrolls of the batch.", STRATEGIES)
+    collective_timeout_seconds: float = _field(
+        600.0, "multi_worker: a collective (gradient sum, stop vote) that waits longer than "
+        "this for another worker fails, and the run stops with a checkpoint instead of "
+        "hanging.")
+    actor_backend: str = _field(
+        "process", "process: actor processes on this machine; ray: Ray actors (pip install "
+        "'drarl_tf[ray]').", ACTOR_BACKENDS)
+    ray_address: str = _field("", "With --actor_backend=ray: the Ray cluster to join; "
+                              "empty: start Ray on this machine.")
+    max_actor_restarts: int = _field(
+        3, "A dead actor is restarted, unless it died this many times in a row without "
+        "delivering an unroll: then the run stops with a message (the checkpoint is kept).")
+    actor_timeout_seconds: float = _field(
+        120.0, "An actor process that delivers no unroll for this long (stopped, stuck) is "
+        "named in a warning, killed and restarted (counted like a death).")
+
+    def _check(self) -> None:
+        super()._check()
         self._require_at_least_one("num_actors", "envs_per_actor", "unroll_length",
                                    "batch_size", "queue_size")
         if not self.rmsprop_epsilon > 0:

@@ -7,18 +7,14 @@ Exits 1 if any case misses the promise (exit code 2, one `error:` line naming th
 problem, no traceback).
 """
 
-import os
+import sys
+import tempfile
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.experiments.bad_inputs import markdown_table, run_all  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
+from drarl_tf.experiments.bad_inputs import markdown_table, run_all
+from drarl_tf.runtime.cli import start
 
 flags.DEFINE_string("output", "", "Also write the table to this file.")
 flags.DEFINE_integer("parallel", 2, "Cases run at once.")

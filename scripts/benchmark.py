@@ -3,25 +3,20 @@
   python scripts/benchmark.py --mode=env      # drarl_tf Atari env vs raw ale_py
   python scripts/benchmark.py --mode=nets     # forward / train-step samples/s per net
   python scripts/benchmark.py --mode=onednn   # the same with TensorFlow's oneDNN off and on
-  python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (DESIGN.md s. 6)
+  python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (docs/design.md#performance-model)
   python scripts/benchmark.py --mode=a2c      # likewise for A2C (and --mode=ppo)
   python scripts/benchmark.py --mode=torch_ppo  # PPO frames/s vs Stable-Baselines3 (PyTorch),
                                                # same net; needs pip install -e .[compare]
 """
 
-import os
+import json
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from absl import flags
 
-import json  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.experiments import benchmark  # noqa: E402
-from drarl_tf.impala import ImpalaConfig  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.hardware import cpu_description  # noqa: E402
+from drarl_tf.configs import ImpalaConfig
+from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.hardware import cpu_description
 
 flags.DEFINE_enum("mode", "all", ["env", "nets", "onednn", "precision", "impala", "scaling", "a2c", "ppo",
                    "all", "torch_ppo"],
@@ -51,6 +46,9 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv):
     del argv
+    load_tensorflow()
+    from drarl_tf.experiments import benchmark
+
     results = {"machine": cpu_description()}
     print(f"machine: {results['machine']}")
     if FLAGS.mode in ("env", "all"):

@@ -5,22 +5,16 @@
 Writes eval.json (per-game scores, mean, std, median, frames) and prints a summary.
 """
 
-import os
+import json
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from absl import flags
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.configs import MAX_SEED  # noqa: E402
-from drarl_tf.envs import make_vector_env  # noqa: E402
-from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.evaluation import evaluate  # noqa: E402
-from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
-from drarl_tf.runtime.paths import check_output_file  # noqa: E402
+from drarl_tf.configs import MAX_SEED
+from drarl_tf.envs import check_game, make_vector_env
+from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.paths import check_output_file
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory written by a run or export.py.")
 flags.DEFINE_integer("episodes", 200, "Full games to play (the paper: 200).")
@@ -41,6 +35,12 @@ def main(argv):
         raise DrarlError(f"--episodes must be >= 1, got {FLAGS.episodes}")
     if FLAGS.num_envs < 1:
         raise DrarlError(f"--num_envs must be >= 1, got {FLAGS.num_envs}")
+    if FLAGS.game:
+        check_game(FLAGS.game)  # before TensorFlow loads
+    load_tensorflow()
+    from drarl_tf.runtime.evaluation import evaluate
+    from drarl_tf.runtime.export import LoadedPolicy
+
     policy = LoadedPolicy(FLAGS.saved_model)
     output = check_output_file(
         FLAGS.output or Path(FLAGS.logdir) / policy.metadata["run"] / "eval.json", "--output")

@@ -4,14 +4,9 @@
   python scripts/export.py --checkpoint=runs/impala-drarl-Catch-s0/checkpoints/ckpt-96000
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.export import export_checkpoint  # noqa: E402
+from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_string("checkpoint", None, "Run directory (latest checkpoint) or checkpoint prefix.")
 flags.DEFINE_string("output", None, "SavedModel directory (default: the run's own <run>/saved_model; "
@@ -23,6 +18,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    load_tensorflow()
+    from drarl_tf.runtime.export import export_checkpoint
+
     path = export_checkpoint(FLAGS.checkpoint, FLAGS.output, FLAGS.export_dir)
     print(f"SavedModel written to {path}")
 

@@ -3,18 +3,12 @@
   python scripts/play.py --saved_model=saved_models/demo-impala-drarl-Catch --mask=mask_section0
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.configs import MAX_SEED  # noqa: E402
-from drarl_tf.envs import make_vector_env  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.runtime.export import LoadedPolicy  # noqa: E402
-from drarl_tf.runtime.paths import check_output_file  # noqa: E402
-from drarl_tf.viz.video import play_episode, write_gif  # noqa: E402
+from drarl_tf.configs import MAX_SEED
+from drarl_tf.envs import make_vector_env
+from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.paths import check_output_file
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")
 flags.DEFINE_string("output", "episode.gif", "GIF to write.")
@@ -30,6 +24,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     output = check_output_file(FLAGS.output, "--output", suffixes=(".gif",))
+    load_tensorflow()
+    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.viz.video import play_episode, write_gif
+
     policy = LoadedPolicy(FLAGS.saved_model)
     env = make_vector_env(policy.metadata["game"], 1, training=False)
     policy.check_env(env)

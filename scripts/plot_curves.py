@@ -6,18 +6,13 @@
 Runs that differ only in their seed are one curve (mean line, std band).
 """
 
-import os
+import re
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from absl import flags
 
-import re  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.viz.statistics import plot_learning_curves, read_returns  # noqa: E402
+from drarl_tf.errors import DrarlError
+from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_list("runs", None, "Run directories (runs/<algo>-<net>-<game>-s<seed>).")
 flags.DEFINE_string("output", "curves.png", "PNG to write.")
@@ -30,13 +25,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    for run in FLAGS.runs:
+        if not (Path(run) / "tb").is_dir():
+            raise DrarlError(f"{run} is not a run directory (no {Path(run) / 'tb'})")
+    load_tensorflow()
+    from drarl_tf.viz.statistics import plot_learning_curves, read_returns
+
     groups: dict = {}
     rows = ["run,frames,episode_return"]
     for run in FLAGS.runs:
-        tb = Path(run) / "tb"
-        if not tb.is_dir():
-            raise DrarlError(f"{run} is not a run directory (no {tb})")
-        frames, returns = read_returns(tb)
+        frames, returns = read_returns(Path(run) / "tb")
         if len(frames) < 2:
             raise DrarlError(f"{run} has fewer than 2 logged episode returns to plot")
         rows += [f"{Path(run).name},{f:.0f},{r:.6g}" for f, r in zip(frames, returns, strict=True)]

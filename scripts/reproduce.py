@@ -12,22 +12,18 @@ go to <logdir>/<experiment>.md/.csv and the learning curves to
 <logdir>/<experiment>-curves.png (`scripts/tables.py` rebuilds them).
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.errors import DrarlError  # noqa: E402
-from drarl_tf.experiments.grid import (  # noqa: E402
+from drarl_tf.errors import DrarlError
+from drarl_tf.experiments.grid import (
     EXPERIMENTS,
     check_experiment,
     plan,
     run_grid,
 )
-from drarl_tf.experiments.report import write_report  # noqa: E402
-from drarl_tf.experiments.tables import find_runs  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
+from drarl_tf.experiments.report import write_report
+from drarl_tf.experiments.tables import find_runs
+from drarl_tf.runtime.cli import start
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_integer("frames", None, "Training frames per run (default: the experiment's; "

@@ -3,19 +3,17 @@
   python scripts/run_a2c.py --net=drarl --game=Krull
   python scripts/run_a2c.py --game=Catch --total_frames=150000
 
-Every flag is a field of drarl_tf.a2c.A2CConfig, with the paper's defaults.
+Every flag but --list_games is a field of drarl_tf.configs.A2CConfig, with the paper's
+defaults; the flags and config are checked before TensorFlow loads. TensorFlow's
+start-up and C++ log lines are hidden unless TF_CPP_MIN_LOG_LEVEL is set (0: show all).
 Re-running the same command resumes from the run directory's last checkpoint.
 """
 
-import os
+# No TensorFlow here: it loads once the flags and the config are checked.
+from drarl_tf.configs import A2CConfig
+from drarl_tf.runtime.cli import start, training_main
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-
-from drarl_tf.a2c import A2CConfig, train  # noqa: E402
-from drarl_tf.runtime.cli import start, training_main  # noqa: E402
-
-main = training_main(A2CConfig, train)
+main = training_main(A2CConfig, "drarl_tf.a2c")
 
 if __name__ == "__main__":
     start(main)

@@ -3,19 +3,17 @@
   python scripts/run_impala.py --net=drarl --game=RoadRunner       # the paper's run
   python scripts/run_impala.py --game=Catch --total_frames=200000  # a CPU demo in minutes
 
-Every flag is a field of drarl_tf.impala.ImpalaConfig, with the paper's defaults.
+Every flag but --list_games is a field of drarl_tf.configs.ImpalaConfig, with the paper's
+defaults; the flags and config are checked before TensorFlow loads. TensorFlow's
+start-up and C++ log lines are hidden unless TF_CPP_MIN_LOG_LEVEL is set (0: show all).
 Re-running the same command resumes from the run directory's last checkpoint.
 """
 
-import os
+# No TensorFlow here: it loads once the flags and the config are checked.
+from drarl_tf.configs import ImpalaConfig
+from drarl_tf.runtime.cli import start, training_main
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-
-from drarl_tf.impala import ImpalaConfig, train  # noqa: E402
-from drarl_tf.runtime.cli import start, training_main  # noqa: E402
-
-main = training_main(ImpalaConfig, train)
+main = training_main(ImpalaConfig, "drarl_tf.impala")
 
 if __name__ == "__main__":
     start(main)

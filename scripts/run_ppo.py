@@ -3,19 +3,17 @@
   python scripts/run_ppo.py --net=drarl --game=Amidar
   python scripts/run_ppo.py --game=Catch --total_frames=60000
 
-Every flag is a field of drarl_tf.ppo.PPOConfig, with the paper's defaults.
+Every flag but --list_games is a field of drarl_tf.configs.PPOConfig, with the paper's
+defaults; the flags and config are checked before TensorFlow loads. TensorFlow's
+start-up and C++ log lines are hidden unless TF_CPP_MIN_LOG_LEVEL is set (0: show all).
 Re-running the same command resumes from the run directory's last checkpoint.
 """
 
-import os
+# No TensorFlow here: it loads once the flags and the config are checked.
+from drarl_tf.configs import PPOConfig
+from drarl_tf.runtime.cli import start, training_main
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-
-
-from drarl_tf.ppo import PPOConfig, train  # noqa: E402
-from drarl_tf.runtime.cli import start, training_main  # noqa: E402
-
-main = training_main(PPOConfig, train)
+main = training_main(PPOConfig, "drarl_tf.ppo")
 
 if __name__ == "__main__":
     start(main)

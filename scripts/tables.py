@@ -10,16 +10,12 @@ ours where it has the game), <experiment>.csv, <experiment>-seeds.png (every run
 score: the paper's Fig. 3) and <experiment>-curves.png (runs that have TensorBoard logs).
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.experiments.grid import EXPERIMENTS, check_experiment  # noqa: E402
-from drarl_tf.experiments.report import write_report  # noqa: E402
-from drarl_tf.experiments.tables import find_runs  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
+from drarl_tf.experiments.grid import EXPERIMENTS, check_experiment
+from drarl_tf.experiments.report import write_report
+from drarl_tf.experiments.tables import find_runs
+from drarl_tf.runtime.cli import start
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_list("runs", ["runs"], "Run directories, or directories holding them.")

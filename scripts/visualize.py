@@ -16,18 +16,13 @@ under it; step<N>_<mask>_channels.png: every channel of the first model's masks;
 interval over every step played (the paper's Fig. 8).
 """
 
-import os
+import tempfile
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from absl import flags
 
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from absl import flags  # noqa: E402
-
-from drarl_tf.configs import MAX_SEED  # noqa: E402
-from drarl_tf.runtime.cli import start  # noqa: E402
-from drarl_tf.viz.figures import explain_game, load_models  # noqa: E402
+from drarl_tf.configs import MAX_SEED
+from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
                   "to compare on the same states.")
@@ -46,6 +41,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    load_tensorflow()
+    from drarl_tf.viz.figures import explain_game, load_models
+
     with tempfile.TemporaryDirectory() as tmp:
         models = load_models(FLAGS.saved_model, FLAGS.checkpoint, FLAGS.series, Path(tmp))
         written = explain_game(models, FLAGS.steps, FLAGS.output_dir, FLAGS.greedy,

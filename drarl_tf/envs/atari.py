@@ -1,6 +1,6 @@
 """Atari by the paper's protocol on ale_py's C++ vector environment.
 
-Protocol (DESIGN.md section 3): minimal action set, no sticky actions, up to 30
+Protocol (docs/design.md, Atari protocol): minimal action set, no sticky actions, up to 30
 no-ops at reset, frame skip 4 with a max over the last 2 frames, 84x84 grey,
 4 frames stacked, FIRE on reset, 108,000-frame cap. In training a lost life
 ends the learning episode (`terminated`) while the game goes on; in evaluation
@@ -13,7 +13,6 @@ instead, which signals the life loss and keeps playing.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import warnings
 
@@ -40,17 +39,14 @@ def atari_games() -> dict[str, str]:
 
 
 def rom_id(game: str) -> str:
-    """Maps a CamelCase game name to its ROM id; one-line DrarlError for unknown names."""
-    games = atari_games()
-    if game in games:
-        return games[game]
-    key = game.replace("_", "").replace("-", "").lower()
-    for camel, rom in games.items():
-        if camel.lower() == key:
-            return rom
-    close = difflib.get_close_matches(game, list(games) + ["Catch"], n=4, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see drarl_tf.envs.game_names()"
-    raise DrarlError(f"unknown game '{game}'{hint}")
+    """The ROM id of an Atari game named as `check_game` accepts it (`RoadRunner`,
+    `road_runner`, `roadrunner`); one-line DrarlError for unknown or non-Atari names."""
+    from drarl_tf.envs.registry import check_game  # the one name resolution (cached)
+
+    name = check_game(game)
+    if name not in atari_games():
+        raise DrarlError(f"{name} is not an Atari game")
+    return atari_games()[name]
 
 
 def _rom_path(rom: str, game: str):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drarl_tf.envs.atari import AtariVecEnv, atari_games, rom_id
+import difflib
+import functools
+
+from drarl_tf.envs.atari import AtariVecEnv, atari_games
 from drarl_tf.envs.base import VecEnv
 from drarl_tf.envs.catch import make_catch_env
 from drarl_tf.errors import DrarlError
@@ -11,16 +14,34 @@ CATCH = "Catch"
 
 
 def game_names() -> list[str]:
-    """Every accepted `--game` value."""
+    """Every accepted `--game` value, as `check_game` returns it."""
     return [CATCH] + sorted(atari_games())
 
 
+def _key(name: str) -> str:
+    """What a game name is compared by: any case; '_', '-' and spaces ignored."""
+    return "".join(c for c in name.strip().lower() if c not in "_- ")
+
+
+@functools.cache
+def _names_by_key() -> dict[str, str]:
+    return {_key(name): name for name in game_names()}
+
+
+@functools.cache
 def check_game(game: str) -> str:
-    """Returns the canonical name of `game`, or raises a one-line DrarlError."""
-    if game.lower() == CATCH.lower():
-        return CATCH
-    rom = rom_id(game)
-    return next(camel for camel, r in atari_games().items() if r == rom)
+    """The canonical name of `game` (`Catch`, or the CamelCase Atari name: `roadrunner`,
+    `road_runner` and `Road Runner` are `RoadRunner`), else a one-line DrarlError with the
+    closest names. Every game name given by a user goes through here (cached)."""
+    game = str(game)
+    names = _names_by_key()
+    key = _key(game)
+    if key in names:
+        return names[key]
+    close = difflib.get_close_matches(key, list(names), n=4, cutoff=0.6)
+    hint = (f"; did you mean {', '.join(names[k] for k in close)}?" if close else
+            "; --list_games of a training script (or drarl_tf.envs.game_names()) lists them")
+    raise DrarlError(f"unknown game '{game}'{hint}")
 
 
 def make_vector_env(
