@@ -135,7 +135,8 @@ def test_the_table_imports_no_tensorflow():
 @pytest.mark.parametrize("name, canonical", [
     ("drarl", "drarl"), ("DRARL", "drarl"), ("simple-drarl", "simple_drarl"),
     ("Simple-DRARL", "simple_drarl"), ("LARGE_IMPALA", "large_impala"),
-    (" impala ", "impala"), ("large-impala", "large_impala")])
+    (" impala ", "impala"), ("large-impala", "large_impala"), ("SimpleDrarl", "simple_drarl"),
+    ("large impala", "large_impala")])
 def test_net_names_are_case_and_dash_insensitive(name, canonical):
     assert check_net_name(name) == canonical
 

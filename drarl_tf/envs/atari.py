@@ -69,7 +69,7 @@ class AtariVecEnv(VecEnv):
     """`num_envs` copies of one Atari game, stepped by ale_py's C++ threads.
 
     Args:
-      game: CamelCase name, e.g. `RoadRunner`.
+      game: a game name in any spelling `check_game` accepts (e.g. `RoadRunner`).
       num_envs: environments stepped together.
       training: if True a lost life terminates the learning episode (not the game).
       num_threads: ale_py worker threads (0: one per core).

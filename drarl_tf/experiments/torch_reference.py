@@ -111,13 +111,12 @@ def drarl_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
         cpu0 = os.times()
         result = train(config)  # steady_fps leaves out the first update
         cpu1 = os.times()
-    from drarl_tf.envs import make_vector_env
+    from drarl_tf.envs import describe
     from drarl_tf.networks import build_network
 
-    env = make_vector_env(game, 1)
-    env.close()
-    heads = 257 * (env.num_actions + 1)  # policy logits and value on the dense-256 features
-    torso = build_network("impala", env.num_actions, env.obs_shape).count_params() - heads
+    spec = describe(game)
+    heads = 257 * (spec.num_actions + 1)  # policy logits and value on the dense-256 features
+    torso = build_network("impala", spec.num_actions, spec.obs_shape).count_params() - heads
     user, system = cpu1.user - cpu0.user, cpu1.system - cpu0.system
     return {"implementation": f"drarl_tf (TensorFlow {tf.__version__})",
             "torso_params": torso, "frames_per_s": result.steady_fps,

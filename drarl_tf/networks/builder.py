@@ -11,8 +11,6 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks.layers import AttentionModule, ResidualBlock
 from drarl_tf.networks.table import (
-    HIDDEN_UNITS,  # noqa: F401  (re-exported: the builder's constants before the table)
-    SECTION_CHANNELS,  # noqa: F401
     NetSpec,
     check_net_name,
     check_precision,

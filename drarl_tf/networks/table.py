@@ -73,18 +73,24 @@ NET_NAMES = tuple(NETWORKS)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def _canonical(name) -> str:
-    return str(name).strip().lower().replace("-", "_")
+def _key(name) -> str:
+    """What a net name is compared by, as game names are: any case; '_', '-' and spaces
+    ignored."""
+    return "".join(c for c in str(name).strip().lower() if c not in "_- ")
+
+
+_NAMES_BY_KEY = {_key(name): name for name in NET_NAMES}
 
 
 def check_net_name(name: str) -> str:
-    """The canonical name of a known network (any case, '-' or '_': `DRARL`,
-    `simple-drarl`), else a one-line DrarlError with the names and a suggestion."""
-    canonical = _canonical(name)
-    if canonical in NETWORKS:
-        return canonical
-    close = difflib.get_close_matches(canonical, NET_NAMES, n=3, cutoff=0.4)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    """The canonical name of a known network (any case; '_', '-' and spaces ignored:
+    `DRARL`, `simple-drarl`, `SimpleDrarl`), else a one-line DrarlError with the names
+    and the closest ones."""
+    key = _key(name)
+    if key in _NAMES_BY_KEY:
+        return _NAMES_BY_KEY[key]
+    close = difflib.get_close_matches(key, list(_NAMES_BY_KEY), n=2, cutoff=0.6)
+    hint = f" Did you mean {', '.join(_NAMES_BY_KEY[k] for k in close)}?" if close else ""
     raise DrarlError(f"unknown net '{name}'; choose one of {', '.join(NET_NAMES)}.{hint}")
 
 

@@ -10,7 +10,9 @@ and applies them only if every weight stays finite (`apply_if_finite`).
 Metric names are the same in every trainer: `loss/total`, `loss/policy`,
 `loss/value`, `entropy` (the mean entropy of the policy over real steps: a bonus,
 higher is more random), `grad_norm` (before clipping), `nonfinite` (1 for a
-skipped step), `learning_rate`, and `loss_scale` with float16.
+skipped step), `learning_rate`, and `loss_scale` with float16. The `loss/*` values
+are what each algorithm optimises, so their scale differs: IMPALA's are sums over
+the batch's steps (as in the original implementation), A2C's and PPO's means.
 """
 
 from __future__ import annotations
