@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,37 @@ def test_a_missing_script_is_one_line_naming_it():
     with pytest.raises(DrarlError, match="run_nothing.py") as raised:
         find_script("run_nothing.py")
     assert "\n" not in str(raised.value)
+
+
+def test_an_install_scheme_that_cannot_be_expanded_is_skipped(monkeypatch):
+    """In a venv, sysconfig's user scheme may lack `userbase` (AttributeError; seen when a
+    grid's worker threads expanded it at once): the lookup goes on with the other schemes."""
+    import sysconfig
+
+    from drarl_tf.experiments import grid
+
+    real = sysconfig.get_path
+
+    def get_path(name, scheme=None, *args, **kwargs):
+        if scheme is not None and "user" in scheme:
+            raise AttributeError("userbase")
+        return real(name, scheme, *args, **kwargs) if scheme else real(name)
+
+    monkeypatch.setattr(sysconfig, "get_path", get_path)
+    grid._install_dirs.cache_clear()
+    try:
+        dirs = grid._install_dirs("scripts")
+        assert Path(sys.executable).parent in dirs
+    finally:
+        grid._install_dirs.cache_clear()
+
+
+def test_a_grid_with_a_missing_script_fails_before_any_cell_runs(tmp_path, monkeypatch):
+    from drarl_tf.errors import DrarlError
+    from drarl_tf.experiments import grid
+
+    cell = grid.Cell("nothing", "impala", "Catch", 0, 10)
+    with pytest.raises(DrarlError, match="run_nothing.py"):
+        grid.run_grid([cell], str(tmp_path / "runs"), str(tmp_path / "saved"), eval_episodes=1,
+                      parallel=2, log=lambda line: None)
+    assert not (tmp_path / "runs").exists()

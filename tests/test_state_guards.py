@@ -137,7 +137,7 @@ def test_a_frozen_actor_never_blocks_the_learner_and_is_restarted():
     pool, warnings = _learner_and_pool(actor_timeout_seconds=8.0)
     pool.start()
     try:
-        while pool.get()["actor_id"] != 0:  # actor 0 is past its start-up
+        while pool.get().actor_id != 0:  # actor 0 is past its start-up
             pass
         frozen = pool.processes[0].pid
         os.kill(frozen, signal.SIGSTOP)
@@ -146,7 +146,7 @@ def test_a_frozen_actor_never_blocks_the_learner_and_is_restarted():
             pool.get()
             assert time.time() < deadline
         assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
-        while pool.get()["actor_id"] != 0:  # the new actor 0 delivers
+        while pool.get().actor_id != 0:  # the new actor 0 delivers
             assert time.time() < deadline
         assert pool.processes[0].pid != frozen
     finally:
@@ -296,7 +296,7 @@ def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
     try:
         seen = set()
         while seen != {0, 1}:  # both past their start-up
-            seen.add(pool.get()["actor_id"])
+            seen.add(pool.get().actor_id)
         warnings.clear()  # a slow start-up may have been reported already
         for process in pool.processes:
             os.kill(process.pid, signal.SIGSTOP)

@@ -4,6 +4,7 @@ evaluates each cell as its own process, skipping finished cells and resuming the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -23,20 +24,24 @@ PAPER_FRAMES = 200_000_000
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def _install_dirs(kind: str) -> list[Path]:
+@functools.cache
+def _install_dirs(kind: str) -> tuple[Path, ...]:
     """Where `pip install .` put this drarl_tf's `kind` ("scripts" or "data") files: the
     install scheme whose library directory holds the package (a venv, the system, --user),
     else beside the package (`pip install --target`: bin/ and share/ there), else the
-    running environment's."""
+    running environment's. Computed once: sysconfig's first expansion is not thread-safe
+    (a grid's worker threads saw its variables half filled), so `run_grid` resolves its
+    scripts before it starts them."""
     dirs = []
     for scheme in sysconfig.get_scheme_names():
         try:
             if Path(sysconfig.get_path("purelib", scheme)).resolve() == _ROOT:
                 dirs.append(Path(sysconfig.get_path(kind, scheme)))
-        except (KeyError, OSError):  # a scheme this platform cannot expand
+        except (KeyError, AttributeError, OSError):  # a scheme this environment cannot
+            # expand (in a venv the user scheme has no userbase: AttributeError)
             continue
     dirs += [_ROOT / "bin" if kind == "scripts" else _ROOT, Path(sysconfig.get_path(kind))]
-    return dirs + ([Path(sys.executable).parent] if kind == "scripts" else [])
+    return tuple(dirs + ([Path(sys.executable).parent] if kind == "scripts" else []))
 
 
 def _find(relative: str, installed: list[Path], what: str) -> Path:
@@ -230,6 +235,9 @@ def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int
         raise DrarlError(f"parallel must be >= 1, got {parallel}")
     if eval_episodes < 1:
         raise DrarlError(f"eval_episodes must be >= 1, got {eval_episodes}")
+    for cell in cells:  # every script found (or a clear error) before any thread starts
+        cell.train_command(logdir, export_dir, extra_flags)
+        cell.eval_command(logdir, export_dir, eval_episodes)
     done: list[CellOutcome] = []
     start = time.monotonic()
 
