@@ -21,7 +21,7 @@ def _config(algo, tmp_path, **kw):
                   **SMALL[algo], **kw})
 
 
-@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+@pytest.mark.parametrize("algo", ["a2c", pytest.param("ppo", marks=pytest.mark.slow)])
 def test_atari_smoke_run_logs_finite_losses(tmp_path, algo):
     config = _config(algo, tmp_path, game="Pong", total_frames=3000)
     result = ALGOS[algo][1](config)
@@ -29,7 +29,7 @@ def test_atari_smoke_run_logs_finite_losses(tmp_path, algo):
     assert result.metrics and all(np.isfinite(v) for v in result.metrics.values())
 
 
-@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+@pytest.mark.parametrize("algo", ["a2c", pytest.param("ppo", marks=pytest.mark.slow)])
 def test_same_seed_same_run(tmp_path, algo):
     weights = []
     for run in range(2):
@@ -46,7 +46,7 @@ def test_same_seed_same_run(tmp_path, algo):
         np.testing.assert_array_equal(value, weights[1][name], err_msg=name)
 
 
-@pytest.mark.parametrize("algo", ["a2c", "ppo"])
+@pytest.mark.parametrize("algo", ["a2c", pytest.param("ppo", marks=pytest.mark.slow)])
 def test_resume_continues_frames_and_lr_schedule(tmp_path, algo, capsys):
     first = ALGOS[algo][1](_config(algo, tmp_path, total_frames=320, net="impala"))
     capsys.readouterr()
@@ -104,7 +104,8 @@ def test_non_image_env_is_refused(tmp_path, algo):
 
 
 # Random play on Catch returns -0.6 (P(catch) = 1/5); perfect play +1.
-@pytest.mark.parametrize("algo, frames, threshold", [("a2c", 120_000, 0.6), ("ppo", 50_000, 0.6)])
+@pytest.mark.parametrize("algo, frames, threshold", [
+    pytest.param("a2c", 120_000, 0.6, marks=pytest.mark.slow), ("ppo", 50_000, 0.6)])
 def test_learns_catch_with_drarl(tmp_path, algo, frames, threshold):
     cls, train = ALGOS[algo]
     config = cls(net="drarl", game="Catch", total_frames=frames, seed=1, logdir=str(tmp_path),

@@ -108,7 +108,7 @@ def test_resuming_with_another_config_is_refused(tmp_path):
         train(ImpalaConfig(net="drarl", **base))
 
 
-@pytest.mark.parametrize("net", ["drarl", "impala"])
+@pytest.mark.parametrize("net", ["drarl", pytest.param("impala", marks=pytest.mark.slow)])
 def test_impala_learns_catch(tmp_path, net):
     # Random play returns -0.6 (P(catch) = 1/5); perfect play returns +1.
     config = ImpalaConfig(net=net, game="Catch", total_frames=100_000, seed=1,
@@ -184,6 +184,7 @@ def _start_workers(tmp_path, total_frames, *flags):
          f"--logdir={tmp_path / 'runs'}", f"--export_dir={tmp_path / 'saved'}", *flags])
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_run_and_stop_together(tmp_path):
     """`run_impala.py --strategy=multi_worker` as two local workers: both run the same
     updates with the same weights; the chief writes the run directory and SavedModel."""

@@ -120,6 +120,7 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
     assert (tmp_path / "report" / "a2c5.csv").read_text() == (runs / "a2c5.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluated(tmp_path):
     experiment = EXPERIMENTS["cpu_pong"]
     assert experiment.train_flags == ("--target_return=15", "--precision=auto")

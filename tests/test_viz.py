@@ -141,6 +141,7 @@ def test_diverse_states_are_distinct_and_spread():
     assert len(select_diverse_states(dark, 4)) == 1  # only one distinct state exists
 
 
+@pytest.mark.slow
 def test_impala_writes_images_too(tmp_path):
     from drarl_tf.impala import ImpalaConfig, train
 
