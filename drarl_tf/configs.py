@@ -29,6 +29,7 @@ from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 MAX_SEED = 2**31 - 1  # seeds go to numpy, TensorFlow and the emulator (32-bit)
 STRATEGIES = ("default", "mirrored", "multi_worker")
 ACTOR_BACKENDS = ("process", "ray")
+INFERENCE_MODES = ("actor", "learner")
 PRECISION_CHOICES = (AUTO,) + PRECISIONS
 
 
@@ -263,6 +264,13 @@ class ImpalaConfig(RunConfig):
     actor_backend: str = _field(
         "process", "process: actor processes on this machine; ray: Ray actors (pip install "
         "'drarl_tf[ray]').", ACTOR_BACKENDS)
+    inference: str = _field(
+        "actor", "actor: every actor runs its own CPU copy of the net (the original "
+        "IMPALA); learner: actors only step envs and the learner's device (the first GPU "
+        "if any) acts for all of them in batches.", INFERENCE_MODES)
+    inference_timeout_ms: float = _field(
+        2.0, "--inference=learner: how long a batch of requests waits for the other "
+        "actors after the first one (> 0).")
     ray_address: str = _field("", "With --actor_backend=ray: the Ray cluster to join; "
                               "empty: start Ray on this machine.")
     max_actor_restarts: int = _field(
@@ -292,6 +300,13 @@ class ImpalaConfig(RunConfig):
                              f"{', '.join(ACTOR_BACKENDS)}")
         if self.actor_backend == "ray" and importlib.util.find_spec("ray") is None:
             raise DrarlError("--actor_backend=ray needs Ray: pip install 'drarl_tf[ray]'")
+        if self.inference not in INFERENCE_MODES:
+            raise DrarlError(f"unknown inference '{self.inference}'; choose one of "
+                             f"{', '.join(INFERENCE_MODES)}")
+        if self.inference == "learner" and self.actor_backend != "process":
+            raise DrarlError("--inference=learner needs --actor_backend=process (Ray actors "
+                             "run their own copy of the net)")
+        self._require_range("inference_timeout_ms", 0.0, None, low_open=True)
         if self.ray_address and self.actor_backend != "ray":
             raise DrarlError("ray_address is only used with --actor_backend=ray")
         if not self.collective_timeout_seconds > 0:

@@ -3,7 +3,9 @@
   python scripts/benchmark.py --mode=env      # drarl_tf Atari env vs raw ale_py
   python scripts/benchmark.py --mode=nets     # forward / train-step samples/s per net
   python scripts/benchmark.py --mode=onednn   # the same with TensorFlow's oneDNN off and on
-  python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (docs/design.md#performance-model)
+  python scripts/benchmark.py --mode=impala   # end to end vs the compute bound (docs/design.md#performance-model),
+                                             # inference on the actors and on the learner
+  python scripts/benchmark.py --mode=transport  # an unroll's way to the learner: pickled vs shared slot
   python scripts/benchmark.py --mode=a2c      # likewise for A2C (and --mode=ppo)
   python scripts/benchmark.py --mode=torch_ppo  # PPO frames/s vs Stable-Baselines3 (PyTorch),
                                                # same net; needs pip install -e .[compare]
@@ -19,7 +21,7 @@ from drarl_tf.runtime.cli import load_tensorflow, start
 from drarl_tf.runtime.hardware import cpu_description
 
 flags.DEFINE_enum("mode", "all", ["env", "nets", "onednn", "precision", "impala", "scaling", "a2c", "ppo",
-                   "all", "torch_ppo"],
+                   "transport", "all", "torch_ppo"],
                   "What to measure.")
 flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
 flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
@@ -31,6 +33,13 @@ flags.DEFINE_float("seconds", 10.0, "Seconds per measurement.")
 flags.DEFINE_string("precision", "float32", "Learner precision of the end-to-end modes "
                     "(impala, scaling, a2c, ppo): float32, mixed_bfloat16, mixed_float16 or "
                     "auto; --mode=precision compares them on the train step alone.")
+flags.DEFINE_list("inference_modes", ["actor", "learner"], "--mode=impala and scaling: "
+                  "where the policy acts (ImpalaConfig.inference), each measured.")
+flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "--mode=precision: the "
+                  "precisions to compare (the first is the reference); add mixed_float16 on "
+                  "a GPU.")
+flags.DEFINE_string("strategy", "default", "Learner strategy of --mode=impala (mirrored: "
+                    "all local GPUs).")
 flags.DEFINE_string("output_json", "", "Also write the results here.")
 FLAGS = flags.FLAGS
 
@@ -62,26 +71,34 @@ def main(argv):
         print("\n## TensorFlow's oneDNN kernels off / on (samples/s: forward batch 256, IMPALA "
               "train step 20 x 32)\n\n" + _table(results["onednn"]))
     if FLAGS.mode in ("precision", "all"):
-        results["precision"] = benchmark.precision_rates(FLAGS.nets, seconds=FLAGS.seconds)
+        results["precision"] = benchmark.precision_rates(FLAGS.nets, seconds=FLAGS.seconds,
+                                                         precisions=FLAGS.precisions)
         print("\n## IMPALA train step by precision and XLA, 84x84x4, 20 x 32\n\n"
               + _table(results["precision"]))
     if FLAGS.mode in ("impala", "all"):
-        rows = []
-        for net in FLAGS.nets:
-            config = ImpalaConfig(net=net, game=FLAGS.game, num_actors=FLAGS.num_actors,
-                                  envs_per_actor=FLAGS.envs_per_actor,
-                                  precision=FLAGS.precision)
-            rows.append(benchmark.impala_end_to_end(config, FLAGS.seconds))
+        configs = [ImpalaConfig(net=net, game=FLAGS.game, num_actors=FLAGS.num_actors,
+                                envs_per_actor=FLAGS.envs_per_actor, precision=FLAGS.precision,
+                                inference=mode, strategy=FLAGS.strategy)
+                   for net in FLAGS.nets for mode in FLAGS.inference_modes]  # checked first
+        rows = [benchmark.impala_end_to_end(config, FLAGS.seconds) for config in configs]
         results["impala"] = rows
         print("\n## IMPALA end to end (samples = agent steps)\n\n" + _table(rows))
     if FLAGS.mode in ("scaling", "all"):
         counts = [int(c) for c in FLAGS.actor_counts]
         if any(c < 1 for c in counts):
             raise DrarlError(f"--actor_counts must be >= 1, got {FLAGS.actor_counts}")
-        results["scaling"] = [row for net in FLAGS.nets for row in benchmark.impala_scaling(
-            net, FLAGS.game, counts, FLAGS.envs_per_actor, FLAGS.seconds, FLAGS.precision)]
+        results["scaling"] = [row for net in FLAGS.nets for mode in FLAGS.inference_modes
+                              for row in benchmark.impala_scaling(
+                                  net, FLAGS.game, counts, FLAGS.envs_per_actor, FLAGS.seconds,
+                                  FLAGS.precision, mode)]
         print("\n## IMPALA end to end by number of actors (batch 32 unrolls)\n\n"
               + _table(results["scaling"]))
+    if FLAGS.mode in ("transport", "all"):
+        from drarl_tf.experiments.transport import handover_rates
+
+        results["transport"] = handover_rates(seconds=FLAGS.seconds)
+        print("\n## An Atari unroll (20 x 16 envs, 84x84x4) from an actor process into the "
+              "learner's batch\n\n" + _table(results["transport"]))
     for algo in ("a2c", "ppo"):
         if FLAGS.mode not in (algo, "all"):
             continue

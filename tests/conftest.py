@@ -20,13 +20,14 @@ def _run_in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def start_impala_run(tmp_path, total_frames: int, stderr=subprocess.PIPE, export_dir=None):
+def start_impala_run(tmp_path, total_frames: int, stderr=subprocess.PIPE, export_dir=None,
+                     extra=()):
     """Starts `run_impala.py` on Catch (impala net) and returns once training has begun
     (the first progress line with frames > 0); the caller reads the rest of its output."""
     cmd = [sys.executable, str(SCRIPTS / "run_impala.py"), "--game=Catch", "--net=impala",
            f"--total_frames={total_frames}", "--log_interval_seconds=0.5",
            f"--logdir={tmp_path}", f"--export_dir={export_dir or tmp_path / 'saved'}",
-           "--image_every_frames=0"]
+           "--image_every_frames=0", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     for line in proc.stdout:
         if "fps" in line and "frames 0/" not in line:

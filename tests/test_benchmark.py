@@ -23,3 +23,30 @@ def test_ppo_end_to_end_row_has_the_bound_of_its_parts_and_its_precision():
                         rel_tol=1e-12)
     shares = row["env_share"] + row["inference_share"] + row["update_share"]
     assert math.isclose(shares, 1.0, rel_tol=1e-6)
+
+
+def test_transport_rows_compare_the_pickled_pipe_and_the_slot_and_batches_are_the_slots():
+    import multiprocessing as mp
+
+    import numpy as np
+
+    from drarl_tf.experiments.transport import handover_rates, receive_batch
+    from drarl_tf.impala.slots import UnrollSlots
+
+    rows = handover_rates(length=2, num_envs=2, obs_shape=(8, 8, 1), num_actions=3,
+                          seconds=0.5)
+    assert [r["way"] for r in rows] == ["pickled pipe", "shared-memory slot"]
+    assert rows[0]["speedup"] == 1.0 and all(r["unrolls_per_s"] > 0 for r in rows)
+    assert rows[1]["speedup"] == rows[1]["unrolls_per_s"] / rows[0]["unrolls_per_s"]
+
+    ctx = mp.get_context("spawn")
+    slots = UnrollSlots(ctx, 2, 2, 2, (8, 8, 1), 3)
+    for k in range(2):
+        np.copyto(slots.view(k).obs, k + 1)
+    mine, theirs = ctx.Pipe(duplex=True)
+    theirs.send((1, None))
+    theirs.send((0, None))
+    batch = receive_batch(mine, slots, per_batch=2)
+    assert batch.obs.shape == (3, 4, 8, 8, 1)
+    assert np.all(batch.obs[:, :2] == 2) and np.all(batch.obs[:, 2:] == 1)
+    assert theirs.recv() == ("free", 1) and theirs.recv() == ("free", 0)

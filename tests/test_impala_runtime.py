@@ -108,20 +108,25 @@ def test_resuming_with_another_config_is_refused(tmp_path):
         train(ImpalaConfig(net="drarl", **base))
 
 
-@pytest.mark.parametrize("net", ["drarl", pytest.param("impala", marks=pytest.mark.slow)])
-def test_impala_learns_catch(tmp_path, net):
+@pytest.mark.parametrize("net, inference", [
+    ("drarl", "actor"), pytest.param("impala", "actor", marks=pytest.mark.slow),
+    ("drarl", "learner")])
+def test_impala_learns_catch(tmp_path, net, inference):
     # Random play returns -0.6 (P(catch) = 1/5); perfect play returns +1.
     config = ImpalaConfig(net=net, game="Catch", total_frames=100_000, seed=1,
-                          logdir=str(tmp_path), log_interval_seconds=1000.0)
+                          logdir=str(tmp_path), log_interval_seconds=1000.0,
+                          inference=inference)
     result = train(config)
     assert result.mean_return >= 0.7, result
 
 
-def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("inference", ["actor", pytest.param("learner", marks=pytest.mark.slow)])
+def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path, inference):
     import json as json_lib
 
     saved = tmp_path / "saved"
-    proc = start_impala_run(tmp_path, 100_000_000, stderr=subprocess.DEVNULL, export_dir=saved)
+    proc = start_impala_run(tmp_path, 100_000_000, stderr=subprocess.DEVNULL, export_dir=saved,
+                            extra=[f"--inference={inference}"])
     cmd = proc.args_list
     try:
         proc.send_signal(signal.SIGTERM)

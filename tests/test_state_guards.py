@@ -132,21 +132,21 @@ def test_a_frozen_actor_never_blocks_the_learner_and_is_restarted():
     import signal
     import time
 
-    from tests.test_reliability import _learner_and_pool, _no_orphans
+    from tests.test_reliability import _learner_and_pool, _no_orphans, _take
 
     pool, warnings = _learner_and_pool(actor_timeout_seconds=8.0)
     pool.start()
     try:
-        while pool.get().actor_id != 0:  # actor 0 is past its start-up
+        while _take(pool).actor_id != 0:  # actor 0 is past its start-up
             pass
         frozen = pool.processes[0].pid
         os.kill(frozen, signal.SIGSTOP)
         deadline = time.time() + 120
         while pool.restarts == 0:  # actor 1 serves meanwhile: get() never blocks
-            pool.get()
+            _take(pool)
             assert time.time() < deadline
         assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
-        while pool.get().actor_id != 0:  # the new actor 0 delivers
+        while _take(pool).actor_id != 0:  # the new actor 0 delivers
             assert time.time() < deadline
         assert pool.processes[0].pid != frozen
     finally:
@@ -288,7 +288,7 @@ def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
     import signal
 
     from drarl_tf.impala.process_backend import StopWaiting
-    from tests.test_reliability import _learner_and_pool, _no_orphans
+    from tests.test_reliability import _learner_and_pool, _no_orphans, _take
 
     pool, warnings = _learner_and_pool(actor_timeout_seconds=600.0)
     pool.STUCK_WARNING_SECONDS = 3.0  # 60 s in a run
@@ -296,13 +296,13 @@ def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
     try:
         seen = set()
         while seen != {0, 1}:  # both past their start-up
-            seen.add(pool.get().actor_id)
+            seen.add(_take(pool).actor_id)
         warnings.clear()  # a slow start-up may have been reported already
         for process in pool.processes:
             os.kill(process.pid, signal.SIGSTOP)
         while True:  # drain what they had sent before they froze
             try:
-                pool.get(should_stop=lambda: bool(warnings))
+                _take(pool, should_stop=lambda: bool(warnings))
             except StopWaiting:
                 break
         assert len(warnings) == 1

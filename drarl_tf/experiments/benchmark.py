@@ -193,21 +193,29 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
 
 
 def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
-    """Rates alone (E, I, L), the compute bound 1 / (1/E + 1/I + 1/L), and IMPALA end to end."""
+    """Rates alone (E, I, L), the compute bound 1 / (1/E + 1/I + 1/L), and IMPALA end to
+    end, in `config.inference`'s mode: the inference rate I is that of the model that
+    acts there, at its batch size (an actor's float32 CPU copy at `envs_per_actor`, or
+    the learner's model in its precision at `num_actors x envs_per_actor`)."""
     e, obs_shape, num_actions, fps_per_step = _env_rate(
         config.game, config.num_actors * config.envs_per_actor, seconds)
-    i = inference_rate(config.net, obs_shape, num_actions, config.envs_per_actor, seconds)
+    if config.inference == "learner":
+        i = inference_rate(config.net, obs_shape, num_actions,
+                           config.num_actors * config.envs_per_actor, seconds, config.precision)
+    else:
+        i = inference_rate(config.net, obs_shape, num_actions, config.envs_per_actor, seconds)
     lr = learner_rate(config, obs_shape, num_actions, seconds)
     bound = 1.0 / (1.0 / e + 1.0 / i + 1.0 / lr)
-    end_to_end, _ = _timed_run(train, config, config.batch_size * config.unroll_length,
-                               fps_per_step, bound, seconds, min_updates=8)
+    end_to_end, result = _timed_run(train, config, config.batch_size * config.unroll_length,
+                                    fps_per_step, bound, seconds, min_updates=8)
     return {
-        "net": config.net, "precision": config.precision, "game": config.game,
-        "num_actors": config.num_actors,
+        "net": config.net, "precision": config.precision, "inference": config.inference,
+        "strategy": config.strategy, "game": config.game, "num_actors": config.num_actors,
         "envs_per_actor": config.envs_per_actor, "env_steps_per_s": e,
         "inference_samples_per_s": i, "learner_samples_per_s": lr,
         "compute_bound_samples_per_s": bound, "end_to_end_samples_per_s": end_to_end,
-        "ratio_to_bound": end_to_end / bound,
+        "end_to_end_frames_per_s": result.steady_fps,
+        "ratio_to_bound": end_to_end / bound, "ratio_to_learner_only": end_to_end / lr,
     }
 
 
@@ -259,26 +267,32 @@ def onednn_rates(nets, seconds=5.0) -> list[dict]:
     return rows
 
 
-def precision_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0) -> list[dict]:
-    """IMPALA train-step samples/s per net for float32, mixed_bfloat16 and XLA, with
-    each setting's speed-up over float32 measured in the same run."""
+def precision_rates(nets, obs_shape=(84, 84, 4), num_actions=18, seconds=5.0,
+                    precisions=("float32", "mixed_bfloat16")) -> list[dict]:
+    """IMPALA train-step samples/s per net for each precision, without and with XLA,
+    with each setting's speed-up over float32 (the first) measured in the same run."""
     rows = []
     for net in nets:
         base = None
-        for precision, xla in (("float32", False), ("mixed_bfloat16", False),
-                               ("float32", True), ("mixed_bfloat16", True)):
-            tf.keras.backend.clear_session()
-            config = ImpalaConfig(net=net, game="Pong", envs_per_actor=16, precision=precision,
-                                  xla=xla)
-            rate = learner_rate(config, obs_shape, num_actions, seconds)
-            base = rate if base is None else base
-            rows.append({"net": net, "precision": precision, "xla": str(xla),
-                         "train_samples_per_s": rate, "speedup_vs_float32": rate / base})
+        for xla in (False, True):
+            for precision in precisions:
+                rows.append(_precision_row(net, precision, xla, obs_shape, num_actions,
+                                           seconds))
+                base = rows[-1]["train_samples_per_s"] if base is None else base
+                rows[-1]["speedup_vs_float32"] = rows[-1]["train_samples_per_s"] / base
     return rows
 
 
+def _precision_row(net, precision, xla, obs_shape, num_actions, seconds) -> dict:
+    tf.keras.backend.clear_session()
+    config = ImpalaConfig(net=net, game="Pong", envs_per_actor=16, precision=precision, xla=xla)
+    return {"net": net, "precision": precision, "xla": str(xla),
+            "train_samples_per_s": learner_rate(config, obs_shape, num_actions, seconds)}
+
+
 def impala_scaling(net: str, game: str, actor_counts, envs_per_actor: int,
-                   seconds: float, precision: str = "float32") -> list[dict]:
+                   seconds: float, precision: str = "float32",
+                   inference: str = "actor") -> list[dict]:
     """IMPALA end to end with each number of actors (the batch stays 32 unrolls), with
     the end-to-end / learner-only ratio and the gain of each added actor over the
     previous count, all measured in this run."""
@@ -286,10 +300,10 @@ def impala_scaling(net: str, game: str, actor_counts, envs_per_actor: int,
     for n in actor_counts:
         tf.keras.backend.clear_session()
         config = ImpalaConfig(net=net, game=game, num_actors=n, envs_per_actor=envs_per_actor,
-                              queue_size=max(8, 2 * n), precision=precision)
+                              queue_size=max(8, 2 * n), precision=precision,
+                              inference=inference)
         row = impala_end_to_end(config, seconds)
         rate = row["end_to_end_samples_per_s"]
-        row["ratio_to_learner_only"] = rate / row["learner_samples_per_s"]
         row["gain_per_added_actor"] = (float("nan") if previous is None else
                                        (rate / previous[1] - 1.0) / (n - previous[0]))
         previous = (n, rate)

@@ -1,17 +1,24 @@
-"""IMPALA actor: a CPU copy of the policy steps its own vector env and sends unrolls.
+"""IMPALA actor: steps its own vector env and hands unrolls to the learner.
 
-`ActorWorker` is the acting itself (each unroll goes out as an `ActorMessage`); `run_actor` runs one in a spawned process
-(the default backend), `drarl_tf.impala.ray_backend` runs one as a Ray actor.
+`ActorWorker` is the acting itself (each unroll goes out as an `ActorMessage`), with
+its own CPU copy of the policy (`--inference=actor`) or a `RemotePolicy` that asks the
+learner (`--inference=learner`). `run_actor` runs one in a spawned process (the
+default backend): unrolls are written into the actor's shared-memory slots and only
+slot indices cross its pipe (`drarl_tf.impala.slots`). `drarl_tf.impala.ray_backend`
+runs an `ActorWorker` as a Ray actor.
 """
 
 from __future__ import annotations
 
+import collections
 import time
+
+import numpy as np
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import make_env
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
-from drarl_tf.runtime.unroll import ActorMessage
+from drarl_tf.runtime.unroll import ActorMessage, Unroll
 
 
 def limit_threads() -> None:
@@ -23,20 +30,84 @@ def limit_threads() -> None:
     tf.config.set_visible_devices([], "GPU")
 
 
+class Stopped(Exception):
+    """The learner asked the actor to stop, or has gone."""
+
+
+class LearnerLink:
+    """The actor's end of its pipe: sends messages; receives the slots the learner
+    gives back (`("free", index)`) and its answers to "act" (`("acted", version)`)."""
+
+    def __init__(self, connection, stop, free_slots):
+        self.connection, self.stop = connection, stop
+        self.free = collections.deque(free_slots)
+
+    def send(self, item) -> None:
+        try:
+            self.connection.send(item)
+        except OSError:  # the learner has gone
+            raise Stopped from None
+
+    def receive(self) -> tuple[str, int]:
+        """The next message from the learner; a freed slot is also recorded."""
+        while not self.stop.is_set():
+            try:
+                if not self.connection.poll(0.2):
+                    continue
+                kind, value = self.connection.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "free":
+                self.free.append(value)
+            return kind, value
+        raise Stopped
+
+    def take_slot(self) -> int:
+        """A slot to write the next unroll into; waits while the learner holds them all."""
+        while not self.free:
+            self.receive()
+        return self.free.popleft()
+
+
+class RemotePolicy:
+    """The policy of `--inference=learner`: observations go into the actor's shared
+    `InferenceBuffers`, the learner's answer comes back in them."""
+
+    def __init__(self, link: LearnerLink, buffers):
+        self.link, self.buffers = link, buffers
+        self.version: int | None = None  # of the weights behind the last answer
+
+    def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        np.copyto(self.buffers.obs, obs)
+        self.link.send("act")
+        kind, value = self.link.receive()
+        while kind != "acted":
+            kind, value = self.link.receive()
+        self.version = value
+        return self.buffers.logits.copy(), self.buffers.values.copy()
+
+
 class ActorWorker:
-    """Builds the env and policy of actor `actor_id`; `unroll()` returns the next message."""
+    """Builds the env and policy of actor `actor_id`; `unroll()` returns the next message.
 
-    def __init__(self, actor_id: int, config: ImpalaConfig, env_fn, seed: int):
-        from drarl_tf.networks import build_network
+    `policy`: a `RemotePolicy` for learner-side inference; by default the actor builds
+    its own copy of the network (weights from `set_weights`).
+    """
 
+    def __init__(self, actor_id: int, config: ImpalaConfig, env_fn, seed: int, policy=None):
         self.actor_id = actor_id
         self.env = make_env(config.game, config.envs_per_actor, env_fn, training=True,
                             num_threads=1)
-        self.model = build_network(config.net, self.env.num_actions, self.env.obs_shape)
+        self.model = None
+        if policy is None:
+            from drarl_tf.networks import build_network
+
+            self.model = build_network(config.net, self.env.num_actions, self.env.obs_shape)
+            policy = make_policy(self.model, self.env.obs_shape)
+        self.policy = policy
         self.version = 0
-        self.collector = RolloutCollector(self.env, make_policy(self.model, self.env.obs_shape),
-                                          config.unroll_length, config.discount,
-                                          config.reward_clip, seed)
+        self.collector = RolloutCollector(self.env, policy, config.unroll_length,
+                                          config.discount, config.reward_clip, seed)
 
     def set_weights(self, weights, version: int) -> None:
         # The cached first step of the next unroll keeps the old behaviour logits,
@@ -44,42 +115,54 @@ class ActorWorker:
         self.model.set_weights(weights)
         self.version = version
 
-    def unroll(self) -> ActorMessage:
-        unroll, episodes = self.collector.collect()
-        return ActorMessage(self.actor_id, self.version, unroll, episodes)
+    def unroll(self, out: Unroll | None = None) -> ActorMessage:
+        """The next unroll (written into `out` if given) and the policy version that
+        acted it: with a remote policy, the weights behind its first step."""
+        first = self.version if self.model is not None else self.policy.version
+        unroll, episodes = self.collector.collect(out)
+        if self.model is None:
+            first = self.policy.version if first is None else first
+        return ActorMessage(self.actor_id, first, unroll, episodes)
 
     def close(self) -> None:
         self.env.close()
 
 
 def run_actor(actor_id: int, config: ImpalaConfig, env_fn, connection, weights, stop,
-              seed: int, capacity: int) -> None:
+              seed: int, slots, free_slots, buffers=None) -> None:
     """Process entry point (spawn): acts until `stop` is set or the learner goes away.
 
-    Unrolls go down `connection` (this actor's own pipe); weights come from
-    `weights` (a `SharedWeights`), read only when their version changes.
+    Unrolls are written into `slots` (an `UnrollSlots`; this actor owns `free_slots`
+    at start) and announced down `connection`, this actor's own pipe. With `buffers`
+    (`--inference=learner`) the learner acts; otherwise weights come from `weights`
+    (a `SharedWeights`), read only when their version changes.
     """
     import signal
 
-    from drarl_tf.impala.transport import Outbox
-
     # Ctrl-C reaches the whole process group: the learner handles it and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    limit_threads()
-    worker = ActorWorker(actor_id, config, env_fn, seed)
+    link = LearnerLink(connection, stop, free_slots)
+    if buffers is None:
+        limit_threads()
+    worker = ActorWorker(actor_id, config, env_fn, seed,
+                         None if buffers is None else RemotePolicy(link, buffers))
     try:
-        new, version = weights.fetch(0)
-        while new is None and not stop.is_set():
-            time.sleep(0.05)
+        if buffers is None:
             new, version = weights.fetch(0)
-        if new is not None:
-            worker.set_weights(new, version)
-        outbox = Outbox(connection, capacity)
-        while not stop.is_set():
-            if not outbox.put(worker.unroll(), stop):
-                break
-            new, version = weights.fetch(worker.version)
+            while new is None and not stop.is_set():
+                time.sleep(0.05)
+                new, version = weights.fetch(0)
             if new is not None:
                 worker.set_weights(new, version)
+        while not stop.is_set():
+            slot = link.take_slot()
+            message = worker.unroll(out=slots.view(slot))
+            link.send(message._replace(unroll=None, slot=slot))
+            if buffers is None:
+                new, version = weights.fetch(worker.version)
+                if new is not None:
+                    worker.set_weights(new, version)
+    except Stopped:
+        pass
     finally:
         worker.close()

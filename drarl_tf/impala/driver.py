@@ -11,6 +11,7 @@ import tensorflow as tf
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import describe
 from drarl_tf.errors import DrarlError
+from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
@@ -18,13 +19,14 @@ from drarl_tf.runtime.session import TrainingSession, TrainResult
 from drarl_tf.runtime.unroll import concat_episodes, concat_unrolls
 
 
-def make_actor_pool(config: ImpalaConfig, env_fn, weights_shapes, seed: int, warn=warn):
+def make_actor_pool(config: ImpalaConfig, env_fn, weights_shapes, seed: int, warn=warn,
+                    spec=None):
     """The actor backend of `config.actor_backend`: local processes or Ray actors."""
     if config.actor_backend == "ray":
         from drarl_tf.impala.ray_backend import RayActorPool
 
         return RayActorPool(config, env_fn, weights_shapes, seed, warn)
-    return ActorPool(config, env_fn, weights_shapes, seed, warn)
+    return ActorPool(config, env_fn, weights_shapes, seed, warn, spec=spec)
 
 
 def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
@@ -59,28 +61,52 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
     # Actor seeds depend on where the run resumes, so a resumed run is reproducible too.
     pool = make_actor_pool(config, env_fn, [w.shape for w in learner.weights()],
                            seed=config.seed + 7919 * (session.start_frames // frames_per_update)
-                           + 1_000_033 * worker.index)
-    pool.publish(learner.weights(), version=learner.updates + 1)
+                           + 1_000_033 * worker.index, spec=spec)
+    server = None
+    if config.inference == "learner":
+        server = InferenceServer(pool, config.net, spec.num_actions, spec.obs_shape,
+                                 config.precision, config.inference_timeout_ms / 1000)
+
+    def publish() -> None:  # the weights the next unrolls are acted with
+        if server is not None:
+            server.set_weights(learner.weights(), version=learner.updates + 1)
+        else:
+            pool.publish(learner.weights(), version=learner.updates + 1)
+
+    publish()
+    stop_asked = (lambda: session.stop_requested) if worker.num_workers == 1 else (
+        lambda: False)
+
+    def stop_waiting() -> bool:
+        # One learner alone stops waiting for actors at once when asked to (frozen
+        # actors must not hold up its checkpoint); workers stop together by vote.
+        if server is not None:
+            server.check()
+        return stop_asked()
+
     try:
         pool.start()  # inside the try: actors started before a failed one are stopped
+        if server is not None:
+            server.start()
         session.log(f"{config.num_actors} actors ({config.actor_backend}) x "
-                    f"{config.envs_per_actor} envs, batch {config.batch_size} x "
+                    f"{config.envs_per_actor} envs, inference on the "
+                    f"{'learner' if server else 'actors'}, batch {config.batch_size} x "
                     f"{config.unroll_length}, net {config.net} "
                     f"({learner.model.count_params():,} params), logs in {session.run.root}")
         with session.stop_on_interrupt():
-            # One learner alone stops waiting for actors at once when asked to (frozen
-            # actors must not hold up its checkpoint); workers stop together by vote.
-            stop_waiting = (lambda: session.stop_requested) if worker.num_workers == 1 else None
             while not learner.any_worker(not session.running):  # all workers stop together
                 try:
                     messages = [pool.get(should_stop=stop_waiting)
                                 for _ in range(config.messages_per_batch)]
                 except StopWaiting:
                     break
-                batch = concat_unrolls([m.unroll for m in messages])
+                batch = concat_unrolls([m.unroll for m in messages])  # a copy: slots go back
+                pool.release(messages)
                 metrics = learner.update(batch)
                 session.check_update(metrics, batch)
-                pool.publish(learner.weights(), version=learner.updates + 1)
+                publish()
+                if server is not None:
+                    metrics["inference_batch_envs"] = server.mean_batch_envs()
                 metrics["policy_lag"] = learner.updates - float(
                     np.mean([m.policy_version for m in messages]))
                 metrics["actor_restarts"] = float(pool.restarts)
@@ -101,5 +127,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         session.stop_clock()
         if session.stop_requested:  # a scheduler's grace period is short: checkpoint first
             session.save_checkpoint(announce=False)
+        if server is not None:
+            server.close()
         pool.close()
     return session.close()

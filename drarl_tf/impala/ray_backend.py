@@ -112,6 +112,9 @@ class RayActorPool:
             self._request(i)
             return item
 
+    def release(self, messages) -> None:
+        """Nothing to give back: Ray hands over each unroll as the learner's own copy."""
+
     def close(self, timeout: float = 10.0) -> None:
         for actor in self.actors:
             if actor is not None:

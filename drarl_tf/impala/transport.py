@@ -7,8 +7,6 @@ on a lock it held, nor a half-written message in a queue they share.
 
 from __future__ import annotations
 
-import queue as queue_lib
-import threading
 import time
 
 import numpy as np
@@ -71,33 +69,3 @@ class StopFlag:
 
     def is_set(self) -> bool:
         return bool(self._value.value)
-
-
-class Outbox:
-    """Sends an actor's unrolls down its own pipe from a background thread, so that the
-    actor keeps acting while the learner reads. At most `capacity` unrolls are queued
-    or being sent: `put` blocks until the learner has taken one of them."""
-
-    def __init__(self, connection, capacity: int):
-        self._connection = connection
-        self._queue: queue_lib.Queue = queue_lib.Queue()
-        self._slots = threading.BoundedSemaphore(capacity)
-        self._thread = threading.Thread(target=self._send_loop, name="outbox", daemon=True)
-        self._thread.start()
-
-    def _send_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                self._connection.send(item)
-            except (OSError, EOFError):  # the learner has gone
-                return
-            self._slots.release()
-
-    def put(self, item, stop: StopFlag) -> bool:
-        """Queues `item`; False if the actor should stop (stop flag set or learner gone)."""
-        while not stop.is_set() and self._thread.is_alive():
-            if self._slots.acquire(timeout=0.2):
-                self._queue.put(item)
-                return True
-        return False

@@ -56,10 +56,11 @@ class RolloutCollector:
         """Call after the policy's weights change outside `collect`."""
         self._last = None
 
-    def collect(self) -> tuple[Unroll, Episodes]:
-        """The next `length` steps of every env, and the games that ended in them."""
+    def collect(self, out: Unroll | None = None) -> tuple[Unroll, Episodes]:
+        """The next `length` steps of every env, and the games that ended in them;
+        written into `out` (e.g. a shared-memory slot) if given."""
         T, N, env = self.length, self.env.num_envs, self.env
-        u = empty_unroll(T, N, env.obs_shape, env.num_actions)
+        u = out if out is not None else empty_unroll(T, N, env.obs_shape, env.num_actions)
         returns, lengths = [], []
         u.obs[0] = self.obs
         clock = time.perf_counter
@@ -84,5 +85,5 @@ class RolloutCollector:
         self._last = out
         self.seconds["env"] += in_env
         self.seconds["inference"] += clock() - start - in_env  # policy, sampling, copies
-        self.obs = u.obs[T]
+        self.obs = u.obs[T].copy()  # `u` may be a slot the learner is about to read
         return u, Episodes(np.asarray(returns, np.float64), np.asarray(lengths, np.int64))

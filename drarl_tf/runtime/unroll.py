@@ -47,37 +47,48 @@ class Episodes(NamedTuple):
 
 class ActorMessage(NamedTuple):
     """What an IMPALA actor sends: its unroll, the policy version that acted (for the
-    policy lag), and the games that ended during it."""
+    policy lag), and the games that ended during it.
+
+    Between processes the unroll itself stays in shared memory: the message crossing
+    the pipe carries `unroll=None` and the index of the actor's `slot` that holds it
+    (`drarl_tf.impala.slots`); the learner's side fills `unroll` with views of that slot
+    and gives the slot back with `ActorPool.release` once it has copied the batch.
+    """
 
     actor_id: int
     policy_version: int
-    unroll: Unroll
+    unroll: Unroll | None
     episodes: Episodes
+    slot: int = -1  # -1: `unroll` is the actor's own copy (the Ray backend, tests)
+
+
+def unroll_layout(length: int, num_envs: int, obs_shape, num_actions: int) -> Unroll:
+    """An `Unroll` of `(shape, numpy dtype)` pairs: the one place the shapes are written
+    (TensorFlow-free, so that actors and shared-memory slots need not load it)."""
+    T, N = length, num_envs
+    return Unroll(
+        obs=((T + 1, N) + tuple(obs_shape), np.dtype(np.uint8)),
+        values=((T + 1, N), np.dtype(np.float32)),
+        actions=((T, N), np.dtype(np.int32)),
+        behaviour_logits=((T, N, num_actions), np.dtype(np.float32)),
+        rewards=((T, N), np.dtype(np.float32)),
+        discounts=((T, N), np.dtype(np.float32)),
+        mask=((T, N), np.dtype(np.float32)),
+    )
 
 
 def unroll_spec(length: int, num_envs: int, obs_shape, num_actions: int):
     """An `Unroll` of `tf.TensorSpec`s: the input signature of a learner's step."""
     import tensorflow as tf
 
-    T, N = length, num_envs
-    return Unroll(
-        obs=tf.TensorSpec((T + 1, N) + tuple(obs_shape), tf.uint8),
-        values=tf.TensorSpec((T + 1, N), tf.float32),
-        actions=tf.TensorSpec((T, N), tf.int32),
-        behaviour_logits=tf.TensorSpec((T, N, num_actions), tf.float32),
-        rewards=tf.TensorSpec((T, N), tf.float32),
-        discounts=tf.TensorSpec((T, N), tf.float32),
-        mask=tf.TensorSpec((T, N), tf.float32),
-    )
+    return Unroll(*(tf.TensorSpec(shape, tf.as_dtype(dtype)) for shape, dtype in
+                    unroll_layout(length, num_envs, obs_shape, num_actions)))
 
 
 def empty_unroll(length: int, num_envs: int, obs_shape, num_actions: int) -> Unroll:
     """An uninitialised numpy `Unroll` with the shapes and dtypes of `unroll_spec`."""
-    import tensorflow as tf
-
-    return tf.nest.map_structure(
-        lambda spec: np.empty(spec.shape, spec.dtype.as_numpy_dtype),
-        unroll_spec(length, num_envs, obs_shape, num_actions))
+    return Unroll(*(np.empty(shape, dtype) for shape, dtype in
+                    unroll_layout(length, num_envs, obs_shape, num_actions)))
 
 
 def concat_unrolls(unrolls: list[Unroll]) -> Unroll:
