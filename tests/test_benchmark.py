@@ -50,3 +50,28 @@ def test_transport_rows_compare_the_pickled_pipe_and_the_slot_and_batches_are_th
     assert batch.obs.shape == (3, 4, 8, 8, 1)
     assert np.all(batch.obs[:, :2] == 2) and np.all(batch.obs[:, 2:] == 1)
     assert theirs.recv() == ("free", 1) and theirs.recv() == ("free", 0)
+
+
+def test_the_gpu_check_says_in_one_line_when_tensorflow_sees_no_gpu(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+    import tensorflow as tf
+
+    from tests.conftest import REPO
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the check would run in full")
+    out = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), str(tmp_path)],
+                         env={**os.environ, "DRARL_GPU_PYTHON": sys.executable},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    errors = [line for line in out.stdout.splitlines() + out.stderr.splitlines()
+              if line.startswith("error:")]
+    assert errors == ["error: TensorFlow sees no GPU (see the lines above; is the driver "
+                      "loaded, and was the `gpu` extra installed?)"]
+    devices = json.loads((tmp_path / "devices.json").read_text())
+    assert devices["gpus"] == [] and devices["cpu_cores"] == os.cpu_count()
