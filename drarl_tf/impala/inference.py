@@ -10,8 +10,8 @@ samples its actions itself (its own seeded generator) and writes the unroll into
 shared slot as with `--inference=actor`, so the learner-side batches, V-trace,
 checkpoints and restarts are the same in both modes.
 
-The actor side needs neither TensorFlow nor the model: a process starts in about a
-second and uses no memory for weights.
+The actor side needs neither TensorFlow nor the model: a process loads neither and
+holds no weights.
 """
 
 from __future__ import annotations
