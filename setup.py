@@ -23,6 +23,10 @@ INSTALL_REQUIRES = [
     "dm-sonnet>=2.0.2,<3",
     "pillow>=10",
     "matplotlib>=3.7",
+    # Aggregate statistics with confidence intervals (experiments/aggregate.py); rliable
+    # 1.2's dependency arch 7.2 fails to import under pandas 3.
+    "rliable>=1.2,<2",
+    "pandas<3",
 ]
 
 DEMO_MODEL = "saved_models/demo-impala-drarl-Catch"

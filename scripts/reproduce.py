@@ -41,6 +41,8 @@ flags.DEFINE_list("train_flags", None, "Extra flags for every training run inste
                   "experiment's own (cpu_pong: --target_return=15,--precision=auto), e.g. "
                   "--train_flags=--num_actors=4,--checkpoint_minutes=30")
 flags.DEFINE_boolean("dry_run", False, "Only list the runs.")
+flags.DEFINE_integer("bootstrap_reps", 10_000, "Bootstrap resamples of the confidence "
+                     "intervals of the aggregate scores (rliable).", lower_bound=100)
 flags.mark_flag_as_required("experiment")
 FLAGS = flags.FLAGS
 
@@ -67,7 +69,8 @@ def main(argv):
                         log=lambda line: print(line, flush=True))
     names = {c.name for c in cells}
     runs = [r for r in find_runs([FLAGS.logdir]) if r.path.name in names]
-    for path in write_report(experiment, runs, FLAGS.logdir):
+    for path in write_report(experiment, runs, FLAGS.logdir,
+                             bootstrap_reps=FLAGS.bootstrap_reps):
         print(f"wrote {path}")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:

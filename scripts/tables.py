@@ -20,6 +20,8 @@ from drarl_tf.runtime.cli import start
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_list("runs", ["runs"], "Run directories, or directories holding them.")
 flags.DEFINE_string("output_dir", ".", "Where the tables and the figure go.")
+flags.DEFINE_integer("bootstrap_reps", 10_000, "Bootstrap resamples of the confidence "
+                     "intervals of the aggregate scores (rliable).", lower_bound=100)
 flags.mark_flag_as_required("experiment")
 FLAGS = flags.FLAGS
 
@@ -28,7 +30,8 @@ def main(argv):
     del argv
     experiment = check_experiment(FLAGS.experiment)
     runs = find_runs(FLAGS.runs)
-    for path in write_report(experiment, runs, FLAGS.output_dir):
+    for path in write_report(experiment, runs, FLAGS.output_dir,
+                             bootstrap_reps=FLAGS.bootstrap_reps):
         print(f"wrote {path}")
 
 

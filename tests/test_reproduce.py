@@ -77,11 +77,16 @@ def test_tables_1_and_3_print_the_published_scores_and_runs_without_logs_are_fin
         run.mkdir()
         (run / "eval.json").write_text(json.dumps({"mean": score, "trained_frames": 10}))
     written = write_report(EXPERIMENTS["ppo5"], tables.find_runs([tmp_path]), tmp_path / "out")
-    assert [Path(p).name for p in written] == ["ppo5.md", "ppo5.csv", "ppo5-seeds.png"]
+    assert [Path(p).name for p in written] == [
+        "ppo5.md", "ppo5.csv", "ppo5-seeds.png", "ppo5-aggregate.json", "ppo5-intervals.png",
+        "ppo5-profiles.png"]
     report = (tmp_path / "out" / "ppo5.md").read_text()
     assert "| Krull | 2.00 (1.00) | 4.00 (0.00) | 100.00% |" in report
     assert "7942.30 |" in report and "(ppo5-seeds.png)" in report
     assert (tmp_path / "out" / "ppo5-seeds.png").stat().st_size > 5000
+    # Krull has one drarl seed: the aggregate has points and says why no interval.
+    assert "a confidence interval cannot be given" in report
+    assert "the first 1 seed(s) of every game and net" in report
 
 
 def test_the_grids_are_the_papers():
@@ -110,6 +115,11 @@ def test_a_tiny_grid_on_catch_end_to_end(tmp_path):
     assert "| Catch |" in (runs / "a2c5.md").read_text()
     assert (runs / "a2c5-curves.png").stat().st_size > 10_000
     assert (runs / "a2c5-seeds.png").stat().st_size > 5_000
+    aggregate = json.loads((runs / "a2c5-aggregate.json").read_text())
+    assert aggregate["games"] == ["Catch"] and aggregate["runs_per_game"] == 2
+    iqm, low, high = aggregate["aggregates"]["drarl"]["IQM"]
+    assert low <= iqm <= high  # two seeds: an interval
+    assert "95% stratified bootstrap confidence interval" in (runs / "a2c5.md").read_text()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stdout.count(" skipped a2c-") == 4
 

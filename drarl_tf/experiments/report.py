@@ -15,10 +15,14 @@ def _games_in_order(experiment: Experiment, runs) -> list[str]:
     return [g for g in experiment.games if g in present] + sorted(present - set(experiment.games))
 
 
-def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "") -> list[str]:
+def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "",
+                 bootstrap_reps: int = 10_000) -> list[str]:
     """Writes `<prefix><experiment>.md`, `.csv`, `-seeds.png` (every run's final score,
-    the paper's Fig. 3) and `-curves.png` (runs with TensorBoard logs) under `output_dir`
-    from the evaluated `runs` (see `tables.find_runs`) of the experiment's algorithm."""
+    the paper's Fig. 3), the aggregate over games and seeds with confidence intervals
+    (`-aggregate.json`, `-intervals.png`, `-profiles.png`; see `aggregate`) and
+    `-curves.png` (runs with TensorBoard logs) under `output_dir` from the evaluated
+    `runs` (see `tables.find_runs`) of the experiment's algorithm."""
+    from drarl_tf.experiments import aggregate
     from drarl_tf.viz.statistics import plot_curve_panels, read_returns
 
     runs = [r for r in runs if r.algo == experiment.algo and r.net in experiment.nets]
@@ -54,7 +58,15 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
         body = tables.comparison_markdown(rows, label, treatment, shown_paper)
         csv_text = tables.comparison_csv(rows)
     figure = f"\n![Final score of every run (the paper's Fig. 3)]({stem.name}-seeds.png)\n"
-    Path(f"{stem}.md").write_text(header + body + figure)
+    try:
+        summary = aggregate.summarise(scores, experiment.nets, reps=bootstrap_reps)
+    except DrarlError as e:  # e.g. only games without reference scores
+        summary, aggregate_text = None, f"\n## Aggregate over games and seeds\n\n_{e}_\n"
+    else:
+        aggregate_text = ("\n" + aggregate.markdown(summary) +
+                          f"\n![Interval estimates]({stem.name}-intervals.png)\n"
+                          f"\n![Performance profiles]({stem.name}-profiles.png)\n")
+    Path(f"{stem}.md").write_text(header + body + figure + aggregate_text)
     Path(f"{stem}.csv").write_text(csv_text)
     panels = {}
     for game in games:
@@ -72,6 +84,8 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
                                        f"{experiment.name}: the final score of every run, "
                                        f"{len(runs)} runs",
                                        nets=experiment.nets)]
+    if summary is not None:
+        written += aggregate.write(summary, stem)
     if panels:
         written.append(plot_curve_panels(panels, f"{stem}-curves.png"))
     return written
