@@ -55,7 +55,10 @@ setup(
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "ray": ["ray>=2.9"],
         # scripts/benchmark.py --mode=torch_ppo: the PyTorch (Stable-Baselines3) reference
-        "compare": ["torch>=2.8", "stable-baselines3>=2.7", "pandas"],
-        "test": ["pytest>=8", "ruff>=0.6", "ray>=2.9"],
+        "compare": ["torch>=2.8", "stable-baselines3>=2.7", "pandas<3",
+                    "opencv-python-headless>=4.8"],
+        # scripts/faithfulness.py's deletion curve is checked against Quantus's
+        "explain": ["quantus>=0.6,<0.7"],
+        "test": ["pytest>=8", "ruff>=0.6", "ray>=2.9", "quantus>=0.6,<0.7"],
     },
 )

@@ -113,8 +113,9 @@ def main(argv):
         from drarl_tf.experiments import torch_reference
 
         torch_reference.require()  # before a minute of training
-        ours = torch_reference.drarl_ppo_rate(FLAGS.game)
-        theirs = torch_reference.sb3_ppo_rate(FLAGS.game)
+        # SB3 first, in its own process (no TensorFlow there), then drarl_tf here.
+        theirs = torch_reference.sb3_ppo_rate_in_process(FLAGS.game)
+        ours = torch_reference.drarl_ppo_rate(FLAGS.game, precision=FLAGS.precision)
         for row in (ours, theirs):
             row["ratio_to_sb3"] = row["frames_per_s"] / theirs["frames_per_s"]
         results["torch_ppo"] = [ours, theirs]

@@ -150,6 +150,10 @@ def markdown(summary: dict) -> str:
         lines += ["One seed per game: a confidence interval cannot be given (nothing to "
                   "resample); run more seeds (`--seeds=3` or more). Point estimates only.", ""]
     else:
+        if summary["runs_per_game"] < 5:
+            lines += [f"Only {summary['runs_per_game']} runs per game: bootstrap intervals "
+                      "from so few runs are optimistic (they cannot show what other seeds "
+                      "would do); 5 or more runs per game make them trustworthy.", ""]
         lines += [f"Normalised scores (Atari: human-normalised; Catch: min-max over [-1, 1]); "
                   f"[low, high] is the {summary['confidence']:.0%} stratified bootstrap "
                   f"confidence interval ({summary['bootstrap_reps']:,} resamples, rliable). "

@@ -1,7 +1,11 @@
 """A PyTorch reference for PPO speed: Stable-Baselines3's PPO with the IMPALA net.
 
 Only `scripts/benchmark.py --mode=torch_ppo` uses this module, and it needs the
-optional packages `torch` and `stable-baselines3` (`pip install -e .[compare]`).
+optional packages `torch`, `stable-baselines3` and `opencv-python-headless` (SB3's
+Atari wrappers): `pip install -e .[compare]`. The SB3 side runs in its own process
+that cannot load TensorFlow (`sb3_ppo_rate_in_process`): SB3 imports tensorboard,
+which loads TensorFlow when it can, and TensorFlow and torch in one process have
+crashed SB3's `learn()` (SIGSEGV) on a CPU with AVX512_BF16.
 The network is the `impala` net of docs/design.md, Networks, written in PyTorch, with the
 same parameter count as drarl_tf's; SB3's PPO runs with drarl_tf's PPO defaults
 (8 envs x 128 steps, 4 epochs of 4 minibatches) on SB3's own Atari wrappers.
@@ -17,12 +21,40 @@ from drarl_tf.errors import DrarlError
 
 def require():
     try:
+        import cv2  # noqa: F401 -- SB3's Atari wrappers need it
         import stable_baselines3
         import torch
     except ImportError as e:
-        raise DrarlError(f"--mode=torch_ppo needs torch and stable-baselines3 ({e.name} is "
-                         "missing): pip install torch stable-baselines3") from None
+        raise DrarlError(f"--mode=torch_ppo needs torch, stable-baselines3 and opencv "
+                         f"({e.name} is missing): pip install -e '.[compare]'") from None
     return torch, stable_baselines3
+
+
+# The SB3 measurement, run as `python -c` with TensorFlow made unimportable.
+_SB3_CHILD = """
+import json, sys
+sys.modules["tensorflow"] = None  # tensorboard then runs without TensorFlow
+from drarl_tf.experiments.torch_reference import sb3_ppo_rate
+row = sb3_ppo_rate(sys.argv[1], int(sys.argv[2]))
+row["tensorflow_loaded"] = sys.modules.get("tensorflow") is not None
+print("RESULT " + json.dumps(row))
+"""
+
+
+def sb3_ppo_rate_in_process(game: str, timed_rollouts: int = 2) -> dict:
+    """`sb3_ppo_rate` in a fresh Python process in which TensorFlow cannot load."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SB3_CHILD, game, str(timed_rollouts)],
+                         capture_output=True, text=True)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if out.returncode != 0 or not lines:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DrarlError(f"the Stable-Baselines3 measurement failed (exit code "
+                         f"{out.returncode}): {last}")
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def impala_extractor_class():
@@ -92,7 +124,7 @@ def sb3_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
             "system_cpu_share": system / max(user + system, 1e-9)}
 
 
-def drarl_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
+def drarl_ppo_rate(game: str, timed_rollouts: int = 2, precision: str = "float32") -> dict:
     """drarl_tf PPO (impala net, paper defaults) frames/s after one warm-up update, and
     the kernel's share of CPU time over the whole run."""
     import dataclasses
@@ -102,7 +134,7 @@ def drarl_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
 
     from drarl_tf.ppo import PPOConfig, train
 
-    config = PPOConfig(net="impala", game=game)
+    config = PPOConfig(net="impala", game=game, precision=precision)
     frames = (timed_rollouts + 1) * config.num_envs * config.unroll_length * 4
     with tempfile.TemporaryDirectory() as tmp:
         config = dataclasses.replace(config, logdir=f"{tmp}/runs", export_dir=f"{tmp}/saved",
@@ -118,6 +150,6 @@ def drarl_ppo_rate(game: str, timed_rollouts: int = 2) -> dict:
     heads = 257 * (spec.num_actions + 1)  # policy logits and value on the dense-256 features
     torso = build_network("impala", spec.num_actions, spec.obs_shape).count_params() - heads
     user, system = cpu1.user - cpu0.user, cpu1.system - cpu0.system
-    return {"implementation": f"drarl_tf (TensorFlow {tf.__version__})",
+    return {"implementation": f"drarl_tf (TensorFlow {tf.__version__}, {config.precision})",
             "torso_params": torso, "frames_per_s": result.steady_fps,
             "system_cpu_share": system / max(user + system, 1e-9)}
