@@ -4,6 +4,8 @@ not asserted here)."""
 
 import math
 
+import pytest
+
 from drarl_tf import ppo
 from drarl_tf.experiments import benchmark
 
@@ -75,3 +77,15 @@ def test_the_gpu_check_says_in_one_line_when_tensorflow_sees_no_gpu(tmp_path):
                       "loaded, and was the `gpu` extra installed?)"]
     devices = json.loads((tmp_path / "devices.json").read_text())
     assert devices["gpus"] == [] and devices["cpu_cores"] == os.cpu_count()
+
+
+@pytest.mark.slow
+def test_stable_baselines3_runs_in_its_own_process_without_tensorflow():
+    """benchmark.py --mode=torch_ppo: TensorFlow and torch in one process crashed SB3."""
+    for module in ("torch", "stable_baselines3", "cv2"):
+        pytest.importorskip(module)
+    from drarl_tf.experiments import torch_reference
+
+    row = torch_reference.sb3_ppo_rate_in_process("Pong", timed_rollouts=1)
+    assert row["tensorflow_loaded"] is False
+    assert row["torso_params"] == 1_089_232 and row["frames_per_s"] > 0

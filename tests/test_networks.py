@@ -196,9 +196,9 @@ def test_the_pytorch_reference_net_has_the_papers_parameter_count():
 
     from drarl_tf.experiments import torch_reference
 
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec(
-            "stable_baselines3") is None:
-        with pytest.raises(DrarlError, match="needs torch and stable-baselines3"):
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "stable_baselines3", "cv2")):
+        with pytest.raises(DrarlError, match=r"needs torch, stable-baselines3 and opencv .* "
+                           r"pip install -e '\.\[compare\]'"):
             torch_reference.require()
         return
     from gymnasium.spaces import Box
