@@ -87,5 +87,5 @@ def test_stable_baselines3_runs_in_its_own_process_without_tensorflow():
     from drarl_tf.experiments import torch_reference
 
     row = torch_reference.sb3_ppo_rate_in_process("Pong", timed_rollouts=1)
-    assert row["tensorflow_loaded"] is False
+    assert row["tensorflow_modules"] == []
     assert row["torso_params"] == 1_089_232 and row["frames_per_s"] > 0

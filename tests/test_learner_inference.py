@@ -122,3 +122,29 @@ def test_learner_inference_is_refused_with_ray_and_a_bad_timeout():
         ImpalaConfig(game="Catch", inference="learner", inference_timeout_ms=0)
     with pytest.raises(DrarlError, match="unknown inference 'gpu'"):
         ImpalaConfig(game="Catch", inference="gpu")
+
+
+def test_a_frozen_actor_does_not_stall_learner_inference_and_is_restarted():
+    """SIGSTOP of one actor: the server keeps answering the other (a batch waits for the
+    frozen one only --inference_timeout_ms), and after --actor_timeout_seconds the
+    frozen one is killed and restarted; its stale requests are dropped."""
+    pool, server, warnings = _pool_and_server(actor_timeout_seconds=8.0)
+    pool.start()
+    server.start()
+    try:
+        while _take(pool).actor_id != 0:  # actor 0 is past its start-up
+            pass
+        frozen = pool.processes[0].pid
+        os.kill(frozen, signal.SIGSTOP)
+        deadline = time.time() + 120
+        while pool.restarts == 0:  # actor 1 keeps delivering meanwhile
+            _take(pool)
+            assert time.time() < deadline
+        assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
+        while _take(pool).actor_id != 0:  # the new actor 0 is served too
+            assert time.time() < deadline
+        server.check()
+    finally:
+        server.close()
+        pool.close()
+    assert _no_orphans()

@@ -21,8 +21,9 @@ import numpy as np
 
 from drarl_tf.errors import DrarlError
 
-# (random, human) final scores of the standard Atari protocol (the DQN Nature tables,
-# as every human-normalised Atari result uses them), for the games of the grids.
+# (random, human) reference scores of the Atari literature's human normalisation (the
+# values DQN Zoo and rliable's Atari data use; Nature DQN's own human scores differ for
+# some games, e.g. Pong 9.3), for the games of the grids.
 REFERENCE_SCORES = {
     "Alien": (227.8, 7127.7), "Amidar": (5.8, 1719.5), "BeamRider": (363.9, 16926.5),
     "Berzerk": (123.7, 2630.4), "Breakout": (1.7, 30.5), "Centipede": (2090.9, 12017.0),
@@ -44,8 +45,9 @@ def normaliser(game: str):
 
 def score_matrices(scores: dict, nets) -> tuple[dict, list[str], list[str]]:
     """`{net: [runs x games] normalised}` from `scores[game][net]` (raw per-seed scores),
-    over the games every net has and that can be normalised; each game keeps as many
-    runs as the net with the fewest has there (the first seeds), so the matrix is full.
+    over the games every net has and that can be normalised. A matrix needs the same
+    number of runs everywhere: every game and net keeps its first N runs, N the fewest
+    that any of them has (a note says so when that drops runs).
     Also returns the games used and notes on what was left out."""
     notes, games = [], []
     for game, by_net in scores.items():

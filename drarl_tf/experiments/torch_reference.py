@@ -36,19 +36,26 @@ import json, sys
 sys.modules["tensorflow"] = None  # tensorboard then runs without TensorFlow
 from drarl_tf.experiments.torch_reference import sb3_ppo_rate
 row = sb3_ppo_rate(sys.argv[1], int(sys.argv[2]))
-row["tensorflow_loaded"] = sys.modules.get("tensorflow") is not None
+# Every TensorFlow module that got loaded anyway (none can: the parent is blocked).
+row["tensorflow_modules"] = sorted(
+    n for n, m in sys.modules.items() if m is not None and n.split(".")[0] == "tensorflow")
 print("RESULT " + json.dumps(row))
 """
 
 
-def sb3_ppo_rate_in_process(game: str, timed_rollouts: int = 2) -> dict:
+def sb3_ppo_rate_in_process(game: str, timed_rollouts: int = 2,
+                            timeout_seconds: float = 3600.0) -> dict:
     """`sb3_ppo_rate` in a fresh Python process in which TensorFlow cannot load."""
     import json
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", _SB3_CHILD, game, str(timed_rollouts)],
-                         capture_output=True, text=True)
+    try:
+        out = subprocess.run([sys.executable, "-c", _SB3_CHILD, game, str(timed_rollouts)],
+                             capture_output=True, text=True, timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        raise DrarlError(f"the Stable-Baselines3 measurement took over {timeout_seconds:.0f} "
+                         "s and was stopped") from None
     lines = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
     if out.returncode != 0 or not lines:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]

@@ -76,6 +76,7 @@ class RemotePolicy:
     def __init__(self, link: LearnerLink, buffers):
         self.link, self.buffers = link, buffers
         self.version: int | None = None  # of the weights behind the last answer
+        self.first_version: int | None = None  # behind the first answer
 
     def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.copyto(self.buffers.obs, obs)
@@ -84,6 +85,8 @@ class RemotePolicy:
         while kind != "acted":
             kind, value = self.link.receive()
         self.version = value
+        if self.first_version is None:
+            self.first_version = value
         return self.buffers.logits.copy(), self.buffers.values.copy()
 
 
@@ -120,8 +123,8 @@ class ActorWorker:
         acted it: with a remote policy, the weights behind its first step."""
         first = self.version if self.model is not None else self.policy.version
         unroll, episodes = self.collector.collect(out)
-        if self.model is None:
-            first = self.policy.version if first is None else first
+        if self.model is None and first is None:  # the very first unroll
+            first = self.policy.first_version
         return ActorMessage(self.actor_id, first, unroll, episodes)
 
     def close(self) -> None:

@@ -100,6 +100,7 @@ class InferenceServer:
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)
         self.batches = self.served = 0  # for the mean batch size
+        self._count_lock = threading.Lock()
 
     def set_weights(self, weights, version: int) -> None:
         with self._lock:
@@ -123,8 +124,9 @@ class InferenceServer:
 
     def mean_batch_envs(self) -> float:
         """Envs per forward pass since the last call (0 if none ran); resets the count."""
-        batches, served = self.batches, self.served
-        self.batches = self.served = 0
+        with self._count_lock:
+            batches, served = self.batches, self.served
+            self.batches = self.served = 0
         return served / batches if batches else 0.0
 
     def _serve(self) -> None:
@@ -174,5 +176,6 @@ class InferenceServer:
             b.values[:] = values[start:stop]
             start = stop
             self.pool.answer(request, version)
-        self.batches += 1
-        self.served += start
+        with self._count_lock:
+            self.batches += 1
+            self.served += start

@@ -100,7 +100,9 @@ class ActorPool:
                              "--num_actors or --envs_per_actor") from None
         finally:
             theirs.close()  # the actor holds the only other end: its death ends the pipe
-        inbox: queue_lib.Queue = queue_lib.Queue(maxsize=1)
+        # Unbounded: the actor's slots bound what it can send, and a reader thread that
+        # blocked on a full inbox would leave the actor's "act" requests unread.
+        inbox: queue_lib.Queue = queue_lib.Queue()
         self.processes[i], self.connections[i], self.inboxes[i] = process, mine, inbox
         self.last_seen[i] = time.monotonic()
         self.started[i] = False
@@ -123,7 +125,7 @@ class ActorPool:
                 continue
             if inbox is self.inboxes[i]:
                 self.last_seen[i] = time.monotonic()
-            inbox.put(item)  # waits until the learner took the previous one
+            inbox.put(item)
             self._wake.set()
 
     def start(self) -> None:
@@ -143,7 +145,8 @@ class ActorPool:
         if process.is_alive():
             process.kill()
             process.join()
-        self.connections[i].close()
+        with self._send_locks[i]:  # not while the inference thread answers on it
+            self.connections[i].close()
         self.budget.died(i, how)
         self._spawn(i)
 
@@ -238,9 +241,10 @@ class ActorPool:
             if process.is_alive():
                 process.kill()
                 process.join()
-        for conn in self.connections:
+        for lock, conn in zip(self._send_locks, self.connections, strict=True):
             if conn is not None:
-                conn.close()
+                with lock:
+                    conn.close()
 
 
 class StopWaiting(Exception):
