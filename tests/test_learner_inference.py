@@ -14,7 +14,12 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.slots import UnrollSlots
 from drarl_tf.runtime.unroll import unroll_layout
-from tests.test_reliability import _learner_and_pool, _no_orphans, _take
+from tests.test_reliability import (
+    _freeze_actor_0_until_restarted,
+    _learner_and_pool,
+    _no_orphans,
+    _take,
+)
 
 
 def _server(pool, learner_weights, version=5):
@@ -132,17 +137,7 @@ def test_a_frozen_actor_does_not_stall_learner_inference_and_is_restarted():
     pool.start()
     server.start()
     try:
-        while _take(pool).actor_id != 0:  # actor 0 is past its start-up
-            pass
-        frozen = pool.processes[0].pid
-        os.kill(frozen, signal.SIGSTOP)
-        deadline = time.time() + 120
-        while pool.restarts == 0:  # actor 1 keeps delivering meanwhile
-            _take(pool)
-            assert time.time() < deadline
-        assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
-        while _take(pool).actor_id != 0:  # the new actor 0 is served too
-            assert time.time() < deadline
+        _freeze_actor_0_until_restarted(pool, warnings)
         server.check()
     finally:
         server.close()

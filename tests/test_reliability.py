@@ -83,6 +83,24 @@ def _take(pool, **kwargs):
     return message
 
 
+def _freeze_actor_0_until_restarted(pool, warnings) -> None:
+    """SIGSTOP of actor 0 once it has delivered: the others keep delivering (get() never
+    blocks), it is named and restarted after --actor_timeout_seconds, and the new actor 0
+    delivers."""
+    while _take(pool).actor_id != 0:  # actor 0 is past its start-up
+        pass
+    frozen = pool.processes[0].pid
+    os.kill(frozen, signal.SIGSTOP)
+    deadline = time.time() + 120
+    while pool.restarts == 0:  # the other actors serve meanwhile
+        _take(pool)
+        assert time.time() < deadline
+    assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
+    while _take(pool).actor_id != 0:  # the new actor 0 delivers
+        assert time.time() < deadline
+    assert pool.processes[0].pid != frozen
+
+
 def _no_orphans():
     deadline = time.time() + 5
     while mp.active_children() and time.time() < deadline:

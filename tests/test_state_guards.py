@@ -128,27 +128,16 @@ def test_a_moved_or_relative_logdir_resumes(tmp_path, monkeypatch):
 def test_a_frozen_actor_never_blocks_the_learner_and_is_restarted():
     """SIGSTOP of an actor: the other one keeps serving, and after
     --actor_timeout_seconds the stopped one is named, killed and restarted."""
-    import os
-    import signal
-    import time
-
-    from tests.test_reliability import _learner_and_pool, _no_orphans, _take
+    from tests.test_reliability import (
+        _freeze_actor_0_until_restarted,
+        _learner_and_pool,
+        _no_orphans,
+    )
 
     pool, warnings = _learner_and_pool(actor_timeout_seconds=8.0)
     pool.start()
     try:
-        while _take(pool).actor_id != 0:  # actor 0 is past its start-up
-            pass
-        frozen = pool.processes[0].pid
-        os.kill(frozen, signal.SIGSTOP)
-        deadline = time.time() + 120
-        while pool.restarts == 0:  # actor 1 serves meanwhile: get() never blocks
-            _take(pool)
-            assert time.time() < deadline
-        assert any(f"actor 0 (pid {frozen}, stopped) delivered no unroll" in w for w in warnings)
-        while _take(pool).actor_id != 0:  # the new actor 0 delivers
-            assert time.time() < deadline
-        assert pool.processes[0].pid != frozen
+        _freeze_actor_0_until_restarted(pool, warnings)
     finally:
         pool.close()
     assert _no_orphans()
