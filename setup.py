@@ -1,8 +1,9 @@
 """Install drarl_tf: `pip install -e .` (CPU), `pip install -e ".[gpu]"` (CUDA).
 
-`pip install .` (not editable) works too: scripts/*.py go to the environment's bin
-directory and the demo model to <prefix>/share/drarl_tf/, where
-`drarl_tf.experiments.grid.find_script` / `find_shipped` look when there is no checkout.
+`pip install .` (not editable) works too. scripts/ is installed as the package
+`drarl_tf.scripts` and saved_models/ (its demo model) as `drarl_tf.saved_models`; each
+script is also a command on PATH, `drarl-<name>` (COMMANDS), a thin call of the same
+`run()` that `python scripts/<name>.py` runs.
 """
 
 from pathlib import Path
@@ -29,13 +30,18 @@ INSTALL_REQUIRES = [
     "pandas<3",
 ]
 
-DEMO_MODEL = "saved_models/demo-impala-drarl-Catch"
-SCRIPTS = sorted(str(p) for p in Path("scripts").glob("*.py"))
+# The commands `pip install` puts on PATH: one prefix, no generic names. The script
+# modules are scripts/<module>.py; tests/test_install.py checks that each has a command.
+COMMANDS = {
+    "drarl-impala": "run_impala", "drarl-a2c": "run_a2c", "drarl-ppo": "run_ppo",
+    "drarl-export": "export", "drarl-evaluate": "evaluate", "drarl-play": "play",
+    "drarl-visualize": "visualize", "drarl-tables": "tables", "drarl-reproduce": "reproduce",
+    "drarl-faithfulness": "faithfulness", "drarl-benchmark": "benchmark",
+    "drarl-plot-curves": "plot_curves", "drarl-bad-inputs": "bad_inputs",
+}
 # The shipped demo model (evaluate, play, visualize and the bad-input catalogue use it),
-# one entry per directory, under share/drarl_tf/ of the install prefix.
-DATA_FILES = sorted(
-    (f"share/drarl_tf/{d.as_posix()}", sorted(str(f) for f in d.iterdir() if f.is_file()))
-    for d in [Path(DEMO_MODEL), *Path(DEMO_MODEL).rglob("*")] if d.is_dir())
+# as package data found with importlib.resources (drarl_tf.runtime.paths.demo_model).
+DEMO_MODEL = "demo-impala-drarl-Catch"
 
 setup(
     name="drarl_tf",
@@ -47,9 +53,12 @@ setup(
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["drarl_tf", "drarl_tf.*"]),
-    scripts=SCRIPTS,
-    data_files=DATA_FILES,
+    packages=[*find_packages(include=["drarl_tf", "drarl_tf.*"]), "drarl_tf.scripts",
+              "drarl_tf.saved_models"],
+    package_dir={"drarl_tf.scripts": "scripts", "drarl_tf.saved_models": "saved_models"},
+    package_data={"drarl_tf.saved_models": [f"{DEMO_MODEL}/**/*"]},
+    entry_points={"console_scripts": [f"{name} = drarl_tf.scripts.{module}:run"
+                                      for name, module in COMMANDS.items()]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],

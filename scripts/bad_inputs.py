@@ -36,5 +36,10 @@ def main(argv):
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

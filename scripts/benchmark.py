@@ -126,5 +126,10 @@ def main(argv):
             json.dump(results, f, indent=2)
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

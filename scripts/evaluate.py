@@ -2,7 +2,11 @@
 
   python scripts/evaluate.py --saved_model=saved_models/demo-impala-drarl-Catch --episodes=200
 
-Writes eval.json (per-game scores, mean, std, median, frames) and prints a summary.
+Writes eval.json (per-game scores, mean, std, median, frames, and the model it scored:
+its absolute path and a fingerprint of its weights) and prints a summary. By default
+eval.json goes into the model's own run directory (runs/<run>/eval.json for
+runs/<run>/saved_model); a model outside any run (the shipped demo) writes
+./eval-<model directory>.json. An eval.json of another model is never replaced.
 """
 
 import json
@@ -14,7 +18,13 @@ from drarl_tf.configs import MAX_SEED
 from drarl_tf.envs import check_game, make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.paths import check_output_file
+from drarl_tf.runtime.paths import check_output_file, check_saved_model_dir
+from drarl_tf.runtime.results import (
+    check_not_another_models,
+    default_output,
+    model_record,
+    read_json_record,
+)
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory written by a run or export.py.")
 flags.DEFINE_integer("episodes", 200, "Full games to play (the paper: 200).")
@@ -23,8 +33,8 @@ flags.DEFINE_boolean("greedy", False, "Take the most likely action instead of sa
 flags.DEFINE_integer("seed", 0, "Seed of the envs and the action sampling.", lower_bound=0,
                      upper_bound=MAX_SEED)
 flags.DEFINE_string("game", None, "Game to play (default: the model's own).")
-flags.DEFINE_string("output", None, "eval.json path (default runs/<run>/eval.json).")
-flags.DEFINE_string("logdir", "runs", "Where the default output's run directory is.")
+flags.DEFINE_string("output", None, "eval.json path (default: eval.json in the model's run "
+                    "directory, else ./eval-<model directory>.json).")
 flags.mark_flag_as_required("saved_model")
 FLAGS = flags.FLAGS
 
@@ -37,26 +47,38 @@ def main(argv):
         raise DrarlError(f"--num_envs must be >= 1, got {FLAGS.num_envs}")
     if FLAGS.game:
         check_game(FLAGS.game)  # before TensorFlow loads
+    saved_model = check_saved_model_dir(FLAGS.saved_model)
+    models = [model_record(saved_model)]
+    if FLAGS.output:
+        output, where = Path(FLAGS.output), None
+    else:
+        output, where = default_output(saved_model, "eval.json")
+    output = check_output_file(output, "--output")
+    check_not_another_models(output, read_json_record(output), models)
     load_tensorflow()
     from drarl_tf.runtime.evaluation import evaluate
     from drarl_tf.runtime.export import LoadedPolicy
 
-    policy = LoadedPolicy(FLAGS.saved_model)
-    output = check_output_file(
-        FLAGS.output or Path(FLAGS.logdir) / policy.metadata["run"] / "eval.json", "--output")
+    policy = LoadedPolicy(saved_model)
     game = FLAGS.game or policy.metadata["game"]
     env = make_vector_env(game, min(FLAGS.num_envs, FLAGS.episodes), training=False)
     policy.check_env(env)
     result = evaluate(policy, env, FLAGS.episodes, greedy=FLAGS.greedy, seed=FLAGS.seed)
     env.close()
-    result.update(saved_model=str(FLAGS.saved_model), net=policy.metadata["net"],
+    result.update(saved_model=models[0]["path"], model_fingerprint=models[0]["fingerprint"],
+                  models=models, net=policy.metadata["net"],
                   algo=policy.metadata["algo"], trained_frames=policy.metadata["frames"],
                   protocol=f"{env.protocol}; {'greedy' if FLAGS.greedy else 'sampled'} actions")
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{game}: mean {result['mean']:.2f} (std {result['std']:.2f}, median "
           f"{result['median']:.2f}) over {result['episodes']} games, {result['frames']:,} "
-          f"frames; written to {output}")
+          f"frames; written to {output}" + (f" ({where})" if where else ""))
+
+
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
+    start(main)
 
 
 if __name__ == "__main__":
-    start(main)
+    run()

@@ -25,5 +25,10 @@ def main(argv):
     print(f"SavedModel written to {path}")
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -10,7 +10,10 @@ and for each state and explanation (every attention mask, Grad-CAM, the input
 gradient, a random map) removes (deletion) or reveals (insertion) the top pixels by
 the map in --steps steps, recording the probability of the action the policy prefers
 on the intact state. Writes <output_dir>/faithfulness.md (area under each curve, mean
-over states with a 95 % bootstrap interval), faithfulness.json and faithfulness.png.
+over states with a 95 % bootstrap interval), faithfulness.json and faithfulness.png
+(default <output_dir>: faithfulness/ in the model's run directory, else
+./faithfulness-<model directory>/; for several models ./faithfulness/). The directory
+records its models (drarl_models.json); one holding another model's result is refused.
 A faithful map has a deletion area well below the random map's and an insertion area
 well above it.
 """
@@ -19,6 +22,8 @@ from absl import flags
 
 from drarl_tf.configs import MAX_SEED
 from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
+from drarl_tf.runtime.results import claim_result_dir, default_output, model_record
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
                   "to compare.")
@@ -26,7 +31,8 @@ flags.DEFINE_integer("states", 32, "States per model, drawn from its own play.",
 flags.DEFINE_integer("steps", 20, "Steps from 0 to 100 % of the pixels.", lower_bound=2)
 flags.DEFINE_integer("play_steps", 2000, "Agent steps played (game after game) to draw the "
                      "states from.", lower_bound=1)
-flags.DEFINE_string("output_dir", "faithfulness", "Where the table, JSON and plot go.")
+flags.DEFINE_string("output_dir", None, "Where the table, JSON and plot go (default: "
+                    "faithfulness/ in the model's run directory, else ./faithfulness-<model>/).")
 flags.DEFINE_integer("seed", 0, "Seed (play, tie-breaking, random map, bootstrap).",
                      lower_bound=0, upper_bound=MAX_SEED)
 flags.mark_flag_as_required("saved_model")
@@ -35,12 +41,17 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    paths = [check_saved_model_dir(path) for path in FLAGS.saved_model]  # before TensorFlow
+    output_dir = FLAGS.output_dir
+    if not output_dir:
+        output_dir = (default_output(paths[0], "faithfulness")[0] if len(paths) == 1
+                      else "faithfulness")
+    probe_writable(output_dir, f"--output_dir {output_dir}")
+    claim_result_dir(output_dir, [model_record(path) for path in paths])
     load_tensorflow()
     from drarl_tf.runtime.export import LoadedPolicy
-    from drarl_tf.runtime.paths import probe_writable
     from drarl_tf.viz import faithfulness
 
-    probe_writable(FLAGS.output_dir, f"--output_dir {FLAGS.output_dir}")
     policies = [LoadedPolicy(path) for path in FLAGS.saved_model]  # all readable first
     results = {}
     for path, policy in zip(FLAGS.saved_model, policies, strict=True):
@@ -51,9 +62,14 @@ def main(argv):
         states = faithfulness.play_states(policy, FLAGS.states, FLAGS.seed, FLAGS.play_steps)
         print(f"{label}: {len(states)} states", flush=True)
         results[label] = faithfulness.evaluate(policy, states, FLAGS.steps, FLAGS.seed)
-    for path in faithfulness.report(results, FLAGS.output_dir, FLAGS.steps, FLAGS.seed):
+    for path in faithfulness.report(results, output_dir, FLAGS.steps, FLAGS.seed):
         print(f"wrote {path}")
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -47,5 +47,10 @@ def main(argv):
     print(f"wrote {path} ({', '.join(f'{k}: {len(v)} runs' for k, v in sorted(groups.items()))})")
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -78,5 +78,10 @@ def main(argv):
                          f"others); first: {failed[0].cell.name}: {failed[0].message}")
 
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -15,5 +15,10 @@ from drarl_tf.runtime.cli import start, training_main
 
 main = training_main(PPOConfig, "drarl_tf.ppo")
 
-if __name__ == "__main__":
+def run():
+    """The installed command's entry point (setup.py's console_scripts)."""
     start(main)
+
+
+if __name__ == "__main__":
+    run()

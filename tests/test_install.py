@@ -1,16 +1,22 @@
-"""A non-editable install (`pip install .`, no checkout beside it) finds its scripts and
-the demo model: the experiment grid and the bad-input catalogue run the installed copies.
+"""A non-editable `pip install .` into a fresh virtual environment, used from an empty
+directory outside the checkout: the installed `drarl-*` commands run (their `--help`, and
+a short `drarl-impala` run to the end), nothing with a generic name lands on PATH, and
+the installed package finds its own scripts and demo model.
 
-The package is installed with `pip install --target` from a copy of the sources (so the
-build leaves nothing in the checkout) and used from a directory outside the repository
-with PYTHONPATH=<target>, which comes before the checkout's editable install."""
+The wheel is built from a copy of the sources (so the build leaves nothing in the
+checkout) and installed, without its dependencies, into a venv made with no packages;
+the dependencies come from the test's own environment through a `.pth` line (a plain
+path: the checkout's editable install, a finder that a `.pth` file there would start,
+stays off)."""
 
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,13 +24,13 @@ import pytest
 from tests.conftest import REPO
 
 DEMO = "saved_models/demo-impala-drarl-Catch"
-SOURCES = ("drarl_tf", "scripts", DEMO, "saved_models/README.md", "setup.py", "pyproject.toml",
-           "README.md")
+SOURCES = ("drarl_tf", "scripts", DEMO, "saved_models/__init__.py", "setup.py",
+           "pyproject.toml", "README.md")
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """(target, workdir): drarl_tf installed non-editable into `target`."""
+def venv(tmp_path_factory):
+    """(venv directory, empty working directory, the wheel's console_scripts)."""
     root = tmp_path_factory.mktemp("install")
     source = root / "source"
     for name in SOURCES:
@@ -34,128 +40,120 @@ def installed(tmp_path_factory):
         else:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
-    target = root / "target"
-    out = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--no-index", "--disable-pip-version-check", "--quiet", "--target", str(target),
-         str(source)], capture_output=True, text=True, timeout=600)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "-w", str(root / "wheel"), str(source)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    wheel = next((root / "wheel").glob("drarl_tf-*.whl"))
+    env_dir = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path"
+                              "('purelib'))"], capture_output=True, text=True, check=True)
+    deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    Path(purelib.stdout.strip(), "test-dependencies.pth").write_text("\n".join(deps) + "\n")
+    out = subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index",
+                          str(wheel)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    workdir = root / "elsewhere"
+    with zipfile.ZipFile(wheel) as z:
+        entry_points = next(n for n in z.namelist() if n.endswith("entry_points.txt"))
+        commands = {line.split("=")[0].strip(): line.split("=")[1].strip()
+                    for line in z.read(entry_points).decode().splitlines() if "=" in line}
+    workdir = root / "empty"
     workdir.mkdir()
-    return target, workdir
+    return env_dir, workdir, commands
 
 
-def _run_installed(installed, code: str) -> dict:
-    """Runs `code` (which prints one JSON line last) with the installed drarl_tf."""
-    target, workdir = installed
-    env = dict(os.environ, PYTHONPATH=str(target))
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=workdir, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _env():
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
 
 
-def _outside_the_checkout(target, path: str) -> str:
-    path = os.path.realpath(path)
-    assert path.startswith(str(target.resolve()) + os.sep), path
-    assert not path.startswith(str(REPO) + os.sep), path
-    assert os.path.exists(path), path
-    return path
+def test_every_script_is_one_prefixed_command_and_nothing_else_is_on_path(venv):
+    env_dir, _, commands = venv
+    scripts = {p.stem for p in (REPO / "scripts").glob("*.py") if p.stem != "__init__"}
+    assert {target.split(":")[0].rsplit(".", 1)[1] for target in commands.values()} == scripts
+    assert all(name.startswith("drarl-") for name in commands)
+    assert all(target.endswith(":run") for target in commands.values())
+    on_path = {p.name for p in (env_dir / "bin").iterdir()}
+    venv_own = {n for n in on_path if n.startswith(("python", "activate", "Activate"))}
+    assert on_path - venv_own == set(commands)  # no evaluate.py, export.py, tables.py ...
 
 
-def test_a_non_editable_install_finds_its_own_scripts_and_demo_model(installed):
-    target, _ = installed
-    seen = _run_installed(installed, """
+def test_every_installed_command_shows_its_help_from_an_empty_directory(venv):
+    env_dir, workdir, commands = venv
+    for name, target in sorted(commands.items()):
+        out = subprocess.run([str(env_dir / "bin" / name), "--help"], cwd=workdir, env=_env(),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, (name, out.stdout[-500:], out.stderr[-1500:])
+        # The script's own docstring and flags, not just absl's.
+        module = target.split(":")[0].rsplit(".", 1)[1]
+        first_line = (REPO / "scripts" / f"{module}.py").read_text().split('"""')[1]
+        assert first_line.splitlines()[0] in out.stdout, name
+        assert f"/{name}:" in out.stdout or f"{name}:" in out.stdout, (name, out.stdout[:800])
+        assert "Traceback" not in out.stderr, (name, out.stderr[-1500:])
+    assert not any(workdir.iterdir())  # --help wrote nothing
+
+
+def test_the_installed_package_finds_its_own_scripts_and_demo_model(venv):
+    env_dir, workdir, _ = venv
+    code = textwrap.dedent("""
         import json
         import drarl_tf
         from drarl_tf.experiments import bad_inputs
-        from drarl_tf.experiments.grid import Cell, find_script
+        from drarl_tf.experiments.grid import Cell
+        from drarl_tf.runtime.paths import demo_model
 
         cell = Cell("ppo", "drarl", "Catch", 0, 1000)
-        print(json.dumps({
-            "package": drarl_tf.__file__,
-            "script": str(find_script("visualize.py")),
-            "train_script": cell.train_command("runs", "")[1],
-            "eval_script": cell.eval_command("runs", "", 1)[1],
-            "demo_model": str(bad_inputs.DEMO_MODEL),
-        }))
+        print(json.dumps({"package": drarl_tf.__file__, "demo": str(demo_model()),
+                          "catalogue_demo": str(bad_inputs.DEMO_MODEL),
+                          "train": cell.train_command("runs", "")[:3],
+                          "eval": cell.eval_command("runs", "", 1)[:3]}))
     """)
-    for path in seen.values():
-        _outside_the_checkout(target, path)
-    assert os.path.basename(seen["train_script"]) == "run_ppo.py"
-    assert os.path.isfile(os.path.join(seen["demo_model"], "saved_model.pb"))
+    out = subprocess.run([str(env_dir / "bin" / "python"), "-c", code], cwd=workdir,
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    inside = str(env_dir.resolve()) + os.sep
+    for key in ("package", "demo", "catalogue_demo"):
+        assert os.path.realpath(seen[key]).startswith(inside), (key, seen[key])
+        assert not os.path.realpath(seen[key]).startswith(str(REPO) + os.sep)
+    assert os.path.isfile(os.path.join(seen["demo"], "saved_model.pb"))
+    assert seen["train"] == [str(env_dir / "bin" / "python"), "-m", "drarl_tf.scripts.run_ppo"]
+    assert seen["eval"][1:] == ["-m", "drarl_tf.scripts.evaluate"]
 
 
-@pytest.mark.slow
-def test_the_installed_scripts_run_end_to_end(installed):
-    """grid.py's training command and two bad-input cases (one on the demo model), run
-    from the install: one `error:` line and exit code 2 each."""
-    seen = _run_installed(installed, """
-        import json, subprocess
-        from pathlib import Path
-        from drarl_tf.experiments import bad_inputs
-        from drarl_tf.experiments.grid import Cell
-
-        train = Cell("impala", "drarl", "Catch", 0, 1000).train_command("runs", "", ["--gamma=0.9"])
-        run = subprocess.run(train, capture_output=True, text=True, timeout=300)
-        cases = [c for c in bad_inputs.CASES if c.what in (
-            "misspelt game", "a model evaluated on a game with other observations")]
-        outcomes = [bad_inputs.run_case(c, Path("case") / str(n)) for n, c in enumerate(cases)]
-        print(json.dumps({
-            "train_returncode": run.returncode,
-            "train_errors": [l for l in run.stderr.splitlines() if l.startswith("error:")],
-            "cases": [[o.case.what, o.ok, o.returncode, list(o.error_lines)] for o in outcomes],
-        }))
-    """)
-    assert seen["train_returncode"] == 2
-    assert len(seen["train_errors"]) == 1 and "gamma" in seen["train_errors"][0]
-    assert len(seen["cases"]) == 2 and all(ok for _, ok, _, _ in seen["cases"]), seen["cases"]
-
-
-def test_scripts_are_found_in_the_checkout_when_running_from_it():
-    from drarl_tf.experiments.grid import find_script
-
-    assert find_script("run_ppo.py") == REPO / "scripts" / "run_ppo.py"
+def test_drarl_impala_trains_catch_to_the_end_from_an_empty_directory(venv):
+    env_dir, workdir, _ = venv
+    out = subprocess.run(
+        [str(env_dir / "bin" / "drarl-impala"), "--game=Catch", "--net=impala",
+         "--total_frames=3000", "--num_actors=1", "--envs_per_actor=8", "--batch_size=8",
+         "--image_every_frames=0", "--log_interval_seconds=1"],
+        cwd=workdir, env=_env(), capture_output=True, text=True, timeout=420)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert out.stdout.splitlines()[-1].startswith("done: "), out.stdout[-1000:]
+    run = workdir / "runs" / "impala-impala-Catch-s0"
+    assert (run / "saved_model" / "saved_model.pb").is_file()
+    assert "Traceback" not in out.stderr
 
 
 def test_a_missing_script_is_one_line_naming_it():
     from drarl_tf.errors import DrarlError
-    from drarl_tf.experiments.grid import find_script
+    from drarl_tf.runtime.cli import script_command
 
-    with pytest.raises(DrarlError, match="run_nothing.py") as raised:
-        find_script("run_nothing.py")
+    assert script_command("run_ppo.py")[1:] == ["-m", "drarl_tf.scripts.run_ppo"]
+    with pytest.raises(DrarlError, match="run_nothing") as raised:
+        script_command("run_nothing.py")
     assert "\n" not in str(raised.value)
 
 
-def test_an_install_scheme_that_cannot_be_expanded_is_skipped(monkeypatch):
-    """In a venv, sysconfig's user scheme may lack `userbase` (AttributeError; seen when a
-    grid's worker threads expanded it at once): the lookup goes on with the other schemes."""
-    import sysconfig
-
-    from drarl_tf.experiments import grid
-
-    real = sysconfig.get_path
-
-    def get_path(name, scheme=None, *args, **kwargs):
-        if scheme is not None and "user" in scheme:
-            raise AttributeError("userbase")
-        return real(name, scheme, *args, **kwargs) if scheme else real(name)
-
-    monkeypatch.setattr(sysconfig, "get_path", get_path)
-    grid._install_dirs.cache_clear()
-    try:
-        dirs = grid._install_dirs("scripts")
-        assert Path(sys.executable).parent in dirs
-    finally:
-        grid._install_dirs.cache_clear()
-
-
-def test_a_grid_with_a_missing_script_fails_before_any_cell_runs(tmp_path, monkeypatch):
+def test_a_grid_with_a_missing_script_fails_before_any_cell_runs(tmp_path):
     from drarl_tf.errors import DrarlError
     from drarl_tf.experiments import grid
 
     cell = grid.Cell("nothing", "impala", "Catch", 0, 10)
-    with pytest.raises(DrarlError, match="run_nothing.py"):
+    with pytest.raises(DrarlError, match="run_nothing"):
         grid.run_grid([cell], str(tmp_path / "runs"), str(tmp_path / "saved"), eval_episodes=1,
                       parallel=2, log=lambda line: None)
     assert not (tmp_path / "runs").exists()

@@ -4,11 +4,8 @@ evaluates each cell as its own process, skipping finished cells and resuming the
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import subprocess
-import sys
-import sysconfig
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,57 +13,10 @@ from pathlib import Path
 from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
+from drarl_tf.runtime.cli import script_command
 from drarl_tf.runtime.run_dir import export_path, run_name
 
 PAPER_FRAMES = 200_000_000
-# Where this drarl_tf was imported from: a checkout (it holds setup.py and scripts/), or
-# the library directory it was installed into.
-_ROOT = Path(__file__).resolve().parents[2]
-
-
-@functools.cache
-def _install_dirs(kind: str) -> tuple[Path, ...]:
-    """Where `pip install .` put this drarl_tf's `kind` ("scripts" or "data") files: the
-    install scheme whose library directory holds the package (a venv, the system, --user),
-    else beside the package (`pip install --target`: bin/ and share/ there), else the
-    running environment's. Computed once: sysconfig's first expansion is not thread-safe
-    (a grid's worker threads saw its variables half filled), so `run_grid` resolves its
-    scripts before it starts them."""
-    dirs = []
-    for scheme in sysconfig.get_scheme_names():
-        try:
-            if Path(sysconfig.get_path("purelib", scheme)).resolve() == _ROOT:
-                dirs.append(Path(sysconfig.get_path(kind, scheme)))
-        except (KeyError, AttributeError, OSError):  # a scheme this environment cannot
-            # expand (in a venv the user scheme has no userbase: AttributeError)
-            continue
-    dirs += [_ROOT / "bin" if kind == "scripts" else _ROOT, Path(sysconfig.get_path(kind))]
-    return tuple(dirs + ([Path(sys.executable).parent] if kind == "scripts" else []))
-
-
-def _find(relative: str, installed: list[Path], what: str) -> Path:
-    checkout = [_ROOT / relative] if (_ROOT / "setup.py").is_file() else []
-    candidates = list(dict.fromkeys(checkout + installed))
-    for path in candidates:
-        if path.exists():
-            return path
-    raise DrarlError(f"cannot find the {what}: looked in "
-                     f"{', '.join(str(p.parent) for p in candidates)}; run from a drarl_tf "
-                     "checkout or reinstall it (pip install .)")
-
-
-def find_script(name: str) -> Path:
-    """`scripts/<name>` of the checkout drarl_tf runs from, else the copy that `pip install`
-    put in the environment's bin directory (setup.py installs scripts/*.py there)."""
-    return _find(f"scripts/{name}", [d / name for d in _install_dirs("scripts")],
-                 f"script {name}")
-
-
-def find_shipped(relative: str) -> Path:
-    """A file or directory shipped with drarl_tf (e.g. `saved_models/demo-impala-drarl-Catch`):
-    the checkout's, else the copy installed under `<prefix>/share/drarl_tf/`."""
-    return _find(relative, [d / "share" / "drarl_tf" / relative for d in _install_dirs("data")],
-                 relative)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +78,7 @@ class Cell:
         return run_name(self.algo, self.net, self.game, self.seed)
 
     def train_command(self, logdir: str, export_dir: str, extra=()) -> list[str]:
-        return [sys.executable, str(find_script(f"run_{self.algo}.py")), f"--net={self.net}",
+        return [*script_command(f"run_{self.algo}"), f"--net={self.net}",
                 f"--game={self.game}", f"--seed={self.seed}", f"--total_frames={self.frames}",
                 f"--logdir={logdir}", f"--export_dir={export_dir}", *extra]
 
@@ -137,7 +87,7 @@ class Cell:
         return export_path(Path(logdir) / self.name, export_dir)
 
     def eval_command(self, logdir: str, export_dir: str, episodes: int) -> list[str]:
-        return [sys.executable, str(find_script("evaluate.py")),
+        return [*script_command("evaluate"),
                 f"--saved_model={self.saved_model(logdir, export_dir)}", f"--episodes={episodes}",
                 f"--seed={self.seed}", f"--output={Path(logdir) / self.name / 'eval.json'}"]
 

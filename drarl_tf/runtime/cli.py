@@ -160,6 +160,7 @@ def training_main(config_cls, trainer: str):
               f"{result.mean_return:.2f} over the last {min(result.episodes, 100)} games; "
               f"run directory {result.run_dir}", flush=True)
 
+    main.__module__ = sys._getframe(1).f_globals["__name__"]  # the script's (for --help)
     return main
 
 
@@ -214,11 +215,48 @@ def _parse_flags(argv):
         sys.exit(0 if e.code == 1 else e.code)
 
 
+def _adopt_script_flags(main) -> None:
+    """Makes the flags that `main`'s module defined the running program's own, so that
+    `--help` lists them and a misspelt flag is matched against them first. Needed when
+    the script module was imported (an installed `drarl-<name>` command) rather than run
+    as `__main__` (`python scripts/<name>.py`), where absl files them under sys.argv[0]."""
+    from absl import flags
+
+    module = getattr(main, "__module__", "__main__")
+    if module in ("__main__", sys.argv[0]):
+        return
+    main_module = sys.modules.get("__main__")
+    if main_module is not None and not main_module.__doc__ and module in sys.modules:
+        main_module.__doc__ = sys.modules[module].__doc__  # absl's --help prints it
+    for flag in flags.FLAGS.get_key_flags_for_module(module):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def start(main) -> None:
     """A script's entry point: parses flags, then `run_main(main, argv)`."""
     from absl import app
 
+    _adopt_script_flags(main)
     app.run(lambda argv: run_main(main, argv), flags_parser=_parse_flags)
+
+
+def script_command(name: str) -> list[str]:
+    """The command line that runs `scripts/<name>.py` (".py" optional) with this Python:
+    `python -m drarl_tf.scripts.<name>`, the same module in a checkout (installed
+    editable) and in a plain install. A name that is no script is one line naming it."""
+    import importlib.util
+
+    module = f"drarl_tf.scripts.{name.removesuffix('.py')}"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # drarl_tf.scripts itself missing: an incomplete install
+        found = False
+    if not found:
+        from drarl_tf.errors import DrarlError
+
+        raise DrarlError(f"cannot find the script {name} (module {module}); reinstall "
+                         "drarl_tf (pip install .)")
+    return [sys.executable, "-m", module]
 
 
 def run_main(main, argv) -> None:

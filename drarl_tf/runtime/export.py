@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import checkpoint_prefixes, nonfinite_variables
-from drarl_tf.runtime.paths import probe_writable
+from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
 
 METADATA_FILE = "drarl_metadata.json"
 
@@ -178,10 +178,7 @@ class LoadedPolicy:
     """A SavedModel exported by drarl_tf, loaded with plain `tf.saved_model.load`."""
 
     def __init__(self, path):
-        path = Path(path)
-        if not (path / "saved_model.pb").exists():
-            raise DrarlError(f"no SavedModel at {path} (expected {path / 'saved_model.pb'}); "
-                             "pass the directory that export wrote, e.g. runs/<run>/saved_model")
+        path = check_saved_model_dir(path)
         try:
             from drarl_tf.networks import quiet_grappler
 
