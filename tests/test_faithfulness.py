@@ -126,5 +126,4 @@ def test_a_missing_model_is_one_line():
                          timeout=120)
     assert out.returncode == 2
     assert [line for line in out.stderr.splitlines() if line.startswith("error:")] == [
-        "error: no SavedModel at /nonexistent/model (expected /nonexistent/model/saved_model.pb);"
-        " pass the directory that export wrote, e.g. runs/<run>/saved_model"]
+        "error: no SavedModel at /nonexistent/model: --saved_model does not exist"]

@@ -10,19 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from drarl_tf.errors import DrarlError
-from drarl_tf.experiments.grid import find_script, find_shipped
+from drarl_tf.runtime.cli import script_command
+from drarl_tf.runtime.paths import demo_model
 
-DEMO = "saved_models/demo-impala-drarl-Catch"
-try:  # the checkout's, or the copy `pip install .` put under <prefix>/share/drarl_tf/
-    DEMO_MODEL = find_shipped(DEMO)
-except DrarlError:  # the cases that use it then fail, naming this path
-    DEMO_MODEL = Path(__file__).resolve().parents[2] / DEMO
+DEMO_MODEL = demo_model()  # the checkout's saved_models/, or the installed package data
 # Shown as <repo> in the table, wherever the demo model was found.
 REPO = DEMO_MODEL.parents[1]
 
@@ -83,6 +78,28 @@ def _run_and_user_files(root: Path) -> None:
         json.dumps({"net": "drarl", "game": "Catch", "seed": 0}))
     (root / "mine").mkdir()
     (root / "mine" / "notes.txt").write_text("keep me")
+
+
+def _another_models_results(root: Path) -> None:
+    """Results of another model (a run's eval.json, a GIF, a figures directory) where the
+    demo model's would go, each recording that model."""
+    from PIL import Image
+
+    other = [{"path": "/home/user/runs/impala-drarl-Catch-s0/saved_model",
+              "fingerprint": "sha256:another-model"}]
+    (root / "eval.json").write_text(json.dumps({"mean": 0.96, "models": other}))
+    Image.new("RGB", (4, 4)).save(root / "episode.gif", comment=json.dumps({"models": other}))
+    (root / "viz").mkdir()
+    (root / "viz" / "drarl_models.json").write_text(json.dumps({"models": other}))
+
+
+def _a_run_directory(root: Path) -> None:
+    """A run directory holding its SavedModel (given instead of the SavedModel)."""
+    import shutil
+
+    run = root / "runs" / "impala-drarl-Catch-s0"
+    shutil.copytree(DEMO_MODEL, run / "saved_model")
+    (run / "config.json").write_text(json.dumps({"net": "drarl", "game": "Catch", "seed": 0}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +187,21 @@ CASES: tuple[BadInput, ...] = (
              "--output adir is a directory", "evaluation output is a directory", _a_directory),
     BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--seed=-1"),
              "-1 is not an integer in the range [0, 2147483647]", "negative evaluation seed"),
+    BadInput("evaluate.py", ("--saved_model=runs/impala-drarl-Catch-s0",),
+             "its SavedModel is runs/impala-drarl-Catch-s0/saved_model",
+             "a run directory given as the model", _a_run_directory),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--output=eval.json"),
+             "holds the result of another model", "evaluation over another model's eval.json",
+             _another_models_results),
+    BadInput("play.py", (f"--saved_model={DEMO_MODEL}", "--output=episode.gif"),
+             "holds the result of another model", "play over another model's GIF",
+             _another_models_results),
+    BadInput("visualize.py", (f"--saved_model={DEMO_MODEL}", "--output_dir=viz"),
+             "holds the result of another model", "figures over another model's figures",
+             _another_models_results),
+    BadInput("faithfulness.py", (f"--saved_model={DEMO_MODEL}", "--output_dir=viz"),
+             "holds the result of another model", "faithfulness over another model's results",
+             _another_models_results),
     BadInput("run_ppo.py", ("--export_dir=notadir",), "notadir is a file",
              "export directory is a file (refused before training)", _a_file),
     BadInput("export.py", ("--checkpoint=runs/nothing",), "not a run directory", "missing run"),
@@ -232,7 +264,7 @@ def run_case(case: BadInput, workdir: Path, timeout: float = 120) -> Outcome:
         a.startswith("--game") for a in case.args)
     args = (("--game=Catch",) if needs_catch else ()) + case.args
     try:
-        out = subprocess.run([sys.executable, str(find_script(case.script)), *args],
+        out = subprocess.run([*script_command(case.script), *args],
                              cwd=workdir, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:  # it was accepted and started working
         return Outcome(case, -1, (), False)

@@ -42,9 +42,10 @@ def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed:
     return frames, score
 
 
-def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 0) -> str:
+def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 0,
+              comment: str = "") -> str:
     """Writes RGB uint8 frames as an animated GIF (Pillow), enlarged `scale` times
-    (0: to at least 168 pixels high)."""
+    (0: to at least 168 pixels high), with `comment` in the GIF's comment extension."""
     from PIL import Image
 
     if not frames:
@@ -54,5 +55,5 @@ def write_gif(frames: list[np.ndarray], path, fps: int = 15, scale: int = 0) -> 
     scale = scale or max(1, -(-168 // frames[0].shape[0]))
     images = [Image.fromarray(enlarge(f, scale)) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps),
-                   loop=0)
+                   loop=0, comment=comment.encode())
     return str(path)
