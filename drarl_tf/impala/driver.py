@@ -15,6 +15,7 @@ from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
+from drarl_tf.runtime.progress import TimeShares
 from drarl_tf.runtime.session import TrainingSession, TrainResult
 from drarl_tf.runtime.unroll import concat_episodes, concat_unrolls
 
@@ -93,6 +94,9 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                     f"{'learner' if server else 'actors'}, batch {config.batch_size} x "
                     f"{config.unroll_length}, net {config.net} "
                     f"({learner.model.count_params():,} params), logs in {session.run.root}")
+        # The learner's time between progress lines: waiting for unrolls (and for the
+        # other workers' stop vote), the update, and publishing the new weights.
+        clock = TimeShares()
         with session.stop_on_interrupt():
             while not learner.any_worker(not session.running):  # all workers stop together
                 try:
@@ -102,17 +106,23 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
                     break
                 batch = concat_unrolls([m.unroll for m in messages])  # a copy: slots go back
                 pool.release(messages)
+                clock.lap("wait")
                 metrics = learner.update(batch)
                 session.check_update(metrics, batch)
+                clock.lap("update")
                 publish()
+                clock.lap("publish")
                 if server is not None:
                     metrics["inference_batch_envs"] = server.mean_batch_envs()
                 metrics["policy_lag"] = learner.updates - float(
                     np.mean([m.policy_version for m in messages]))
                 metrics["actor_restarts"] = float(pool.restarts)
+                metrics.update(clock.shares())
                 episodes = concat_episodes([m.episodes for m in messages])
-                session.record(frames_per_update, episodes.returns, metrics,
-                               obs=batch.obs if session.wants_states else None)
+                if session.record(frames_per_update, episodes.returns, metrics,
+                                  obs=batch.obs if session.wants_states else None):
+                    clock.reset()  # the shares logged cover the time since the last line
+                clock.skip()  # logging and checkpoints are no part of the split
     except DrarlError:
         session.save_checkpoint()  # the learner's state is good: keep the work done so far
         raise

@@ -156,8 +156,10 @@ def training_main(config_cls, trainer: str):
         result = importlib.import_module(trainer).train(config)
         status = ("stopped early; rerun the same command to resume" if result.interrupted
                   else "reached the target return" if result.target_reached else "done")
-        print(f"{status}: {result.frames:,} frames, {result.updates:,} updates, mean return "
-              f"{result.mean_return:.2f} over the last {min(result.episodes, 100)} games; "
+        returns = (f"mean return {result.mean_return:.2f} over the last "
+                   f"{min(result.episodes, 100)} games" if result.episodes
+                   else "no game finished yet")
+        print(f"{status}: {result.frames:,} frames, {result.updates:,} updates, {returns}; "
               f"run directory {result.run_dir}", flush=True)
 
     main.__module__ = sys._getframe(1).f_globals["__name__"]  # the script's (for --help)

@@ -88,8 +88,7 @@ class TrainingSession:
         if hint:
             self.log(hint)
         self.progress = Progress(self.name, config.total_frames, self.run.tb,
-                                 config.log_interval_seconds, start_frames=self.start_frames,
-                                 window=RETURN_WINDOW)
+                                 config.log_interval_seconds, window=RETURN_WINDOW)
         count = int(self.recent_count.numpy())
         self.progress.returns.extend(self.recent_returns.numpy()[:count].tolist())
         self._last_checkpoint = time.monotonic()
@@ -163,7 +162,7 @@ class TrainingSession:
     def counters_set(self) -> None:
         """Call after `counters` were assigned from outside (a resume by another worker)."""
         self.start_frames = self._saved_frames = int(self.frames.numpy())
-        self.progress.restart_at(self.start_frames)
+        self.progress.restart()
         self.progress.returns.clear()
         count = int(self.recent_count.numpy())
         self.progress.returns.extend(self.recent_returns.numpy()[:count].tolist())
@@ -258,10 +257,11 @@ class TrainingSession:
             self._images.write(self.progress.writer, now)
             self._images_written_at = now
 
-    def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> None:
+    def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> bool:
         """Counts one update's frames and finished games; logs, checkpoints, keeps
         milestone checkpoints and writes images when due (`obs`: the update's
-        observations `[..., H, W, C]`, needed while `wants_states`)."""
+        observations `[..., H, W, C]`, needed while `wants_states`). Returns True when
+        a progress line (and its scalars, `metrics` among them) was written."""
         self.frames.assign_add(frames)
         now = int(self.frames.numpy())
         if self._first_update is None:
@@ -274,7 +274,7 @@ class TrainingSession:
                      f"{RETURN_WINDOW} games reached the target {self.config.target_return:g} "
                      f"at {now:,} frames: stopping")
         self.metrics = metrics
-        self.progress.maybe_log(now, metrics)
+        logged = self.progress.maybe_log(now, metrics)
         every = self.config.image_every_frames
         if every and now >= self._next_images:
             self._write_images(now, obs)
@@ -282,6 +282,7 @@ class TrainingSession:
         self._milestones.reached(now, self.config.total_frames)
         if time.monotonic() - self._last_checkpoint > 60.0 * self.config.checkpoint_minutes:
             self.save_checkpoint(announce=False)
+        return logged
 
     def stop_clock(self) -> None:
         """Marks the end of training (before shutting actors down), for `steady_fps`."""
@@ -305,7 +306,8 @@ class TrainingSession:
 
     def close(self) -> TrainResult:
         """Writes the final checkpoint and SavedModel (if anything was trained, or no
-        export exists yet) and the last progress line."""
+        export exists yet) and the last progress line (unless the last line already
+        showed the final frames), its fps up to `stop_clock`."""
         if self._end is None:
             self.stop_clock()
         final = int(self.frames.numpy())
@@ -313,7 +315,7 @@ class TrainingSession:
         if final > self.start_frames and self.config.image_every_frames:
             self._write_images(final)  # the trained policy's images
         if self.metrics:
-            self.progress.maybe_log(final, self.metrics, force=True)
+            self.progress.maybe_log(final, self.metrics, force=True, now=self._end[0])
         self.progress.close()
         if self.export_model and (final > self.start_frames or not self.export_path.exists()):
             self.log(f"SavedModel: {self.export()}")
