@@ -52,7 +52,7 @@ setup(
     ),
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.10,<3.14",  # TensorFlow 2.21 has wheels for 3.10-3.13
     packages=[*find_packages(include=["drarl_tf", "drarl_tf.*"]), "drarl_tf.scripts",
               "drarl_tf.saved_models"],
     package_dir={"drarl_tf.scripts": "scripts", "drarl_tf.saved_models": "saved_models"},

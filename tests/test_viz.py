@@ -127,8 +127,12 @@ def test_training_writes_images_on_the_absolute_mask_scale(tmp_path):
 
 def test_diverse_states_are_distinct_and_spread():
     rng = np.random.default_rng(0)
+    # Every stacked frame holds a dot: one-valued frames are blank (a reset's) and would be
+    # chosen last (tests/test_viz_readable.py).
     dark = np.zeros((5, 8, 8, 4), np.uint8)  # five identical dark states
+    dark[:, 3, 4] = 60
     light = np.full((3, 8, 8, 4), 250, np.uint8)  # three identical light ones
+    light[:, 3, 4] = 190
     noisy = rng.integers(100, 140, (4, 8, 8, 4)).astype(np.uint8)
     obs = np.concatenate([dark, noisy, light])[None]  # [T, B, H, W, C] like an unroll
     from drarl_tf.viz.summaries import select_diverse_states
@@ -202,7 +206,9 @@ def test_visualize_compares_two_models_on_the_same_states(tmp_path):
     models = [LoadedPolicy(shipped), LoadedPolicy(other)]
     obs = make_vector_env("Catch", 1, training=False).reset(seed=0)
     rows = []
-    for label, policy in zip(["drarl 150,400f", "impala 0f"], models, strict=True):
+    labels = ["impala-drarl-Catch-s0 (drarl, 150,400 frames)", "impala (impala, 0 frames)"]
+    assert f"(rows: {', '.join(labels)})" in out.stdout  # the run's name (or directory) first
+    for label, policy in zip(labels, models, strict=True):
         served = policy(obs)
         greedy = served["policy_logits"].argmax(-1).astype(np.int32)
         rows.append((label, {n: served[n][0] for n in policy.mask_names},
@@ -296,5 +302,5 @@ def test_milestones_are_kept_and_visualize_renders_the_series(tmp_path):
         [sys.executable, str(SCRIPTS / "visualize.py"), f"--series={run}", "--steps=1",
          f"--output_dir={tmp_path / 'viz'}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "rows: 0% 0f, 36% 40f, 72% 80f, 100% 100f" in out.stdout
+    assert "rows: 0% (0 frames), 36% (40 frames), 72% (80 frames), 100% (100 frames)" in out.stdout
     assert (tmp_path / "viz" / "step1.png").stat().st_size > 1000

@@ -17,9 +17,22 @@ from drarl_tf.viz.panels import channel_grid, explanation_rows
 from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram
 
 
+def _frames(frames) -> str:
+    """`150,400 frames` (`? frames` when unknown)."""
+    return "? frames" if frames is None else f"{int(frames):,} frames"
+
+
 def _label(policy: LoadedPolicy) -> str:
-    meta = policy.metadata
-    return f"{meta.get('net', '?')} {meta.get('frames', 0):,}f"
+    """A Fig. 6 row's label: `<run> (<net>, <frames> frames)`, the run from the model's
+    metadata, else its directory's name (its parent's for `.../<run>/saved_model`)."""
+    meta, path = policy.metadata, Path(policy.path)
+    run = meta.get("run") or (path.parent.name if path.name == "saved_model" else path.name)
+    return f"{run} ({meta.get('net', '?')}, {_frames(meta.get('frames'))})"
+
+
+def _series_label(fraction, frames) -> str:
+    """A Fig. 7 row's label: `36% (40 frames)` for the milestone at `fraction` of training."""
+    return f"{100 * float(fraction):.0f}% ({_frames(frames)})"
 
 
 def load_models(saved_models, checkpoint, series, tmp: Path) -> list[tuple[str, LoadedPolicy]]:
@@ -34,8 +47,7 @@ def load_models(saved_models, checkpoint, series, tmp: Path) -> list[tuple[str, 
         models = []
         for fraction, entry in sorted(milestones.items(), key=lambda kv: float(kv[0])):
             path = export_checkpoint(run / "milestones" / entry["path"], tmp / f"m{fraction}")
-            models.append((f"{100 * float(fraction):.0f}% {entry['frames']:,}f",
-                           LoadedPolicy(path)))
+            models.append((_series_label(fraction, entry["frames"]), LoadedPolicy(path)))
         return models
     if checkpoint:
         return [(Path(checkpoint).name, LoadedPolicy(export_checkpoint(checkpoint, tmp / "m")))]

@@ -11,7 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from drarl_tf.viz.overlay import afterimage
-from drarl_tf.viz.scale import MASK_RANGE, compose, fmt, grey_tile, heat_tile
+from drarl_tf.viz.scale import (
+    CHAR_WIDTH,
+    MASK_RANGE,
+    bar_width,
+    compose,
+    fmt,
+    grey_tile,
+    heat_tile,
+    labelled_bar,
+)
 
 MASK_BAR = "attention mask"
 CAM_BAR = "Grad-CAM"
@@ -20,6 +29,16 @@ CAM_BAR = "Grad-CAM"
 def _range(values) -> str:
     values = np.asarray(values)
     return f"{fmt(values.min())}-{fmt(values.max())}"
+
+
+def row_footer(label: str, masks: dict, cam: np.ndarray | None) -> str:
+    """The footer line of one row of `explanation_rows`, e.g.
+    `0% (0 frames) - mask means: section0 0.49-0.53, section1 0.5-0.51; Grad-CAM max 0.3`
+    (`masks`: `{mask name: [h, w, C] mask}`; `cam`: `[h, w]` or None)."""
+    ranges = ", ".join(f"{name.removeprefix('mask_')} {_range(masks[name].mean(-1))}"
+                       for name in sorted(masks))
+    text = f"{label} - mask means: {ranges}" if ranges else f"{label} - no attention masks"
+    return text + (f"; Grad-CAM max {fmt(np.max(cam))}" if cam is not None else "")
 
 
 def explanation_rows(rows: list[tuple[str, dict, np.ndarray | None]], obs: np.ndarray,
@@ -49,9 +68,7 @@ def explanation_rows(rows: list[tuple[str, dict, np.ndarray | None]], obs: np.nd
         if cams:
             row.append(heat_tile(cam, height, width, 0.0, cam_max) if cam is not None else blank)
         tiles.append(row)
-        ranges = ", ".join(f"{n[5:]} {_range(masks[n].mean(-1))}" for n in names if n in masks)
-        footer.append(f"{label}: mask means {ranges or 'none (no attention)'}"
-                      + (f"; Grad-CAM max {fmt(np.max(cam))}" if cam is not None else ""))
+        footer.append(row_footer(label, masks, cam))
     titles = ["frames", *[n.replace("mask_", "") for n in names]] + (["Grad-CAM"] if cams else [])
     bars = [(f"{MASK_BAR} (absolute)", *MASK_RANGE)] if names else []
     if cams:
@@ -78,19 +95,35 @@ def channel_grid(name: str, mask: np.ndarray, scale: int, per_row: int = 8) -> n
 def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title: str,
                stretched: bool, scale: int) -> tuple[np.ndarray, list[list[tuple]]]:
     """TensorBoard's view of a batch: one row per state, [newest frame | map on [lo, hi]]
-    (+ the map min-max stretched per state, its min and max in the footer)."""
+    (+ [the map min-max stretched | that state's own colour bar, labelled with the map's
+    min (bottom) and max (top)]).
+
+    Args:
+      frames: uint8 `[N, H, W]`, the newest frame of each state.
+      maps: `[N, h, w]`, one map per state.
+      lo, hi: the scale of the second column (the colour bar right of the grid).
+      stretched: add the stretched column and its per-state bars.
+      scale: enlargement of the `[H, W]` frames.
+
+    Returns:
+      (RGB image, the top-left `(y, x)` of every tile: per row frame, map (, stretched
+      map, its bar)).
+    """
     height, width = frames.shape[1] * scale, frames.shape[2] * scale
+    spans = [(float(np.min(m)), float(np.max(m))) for m in maps]
+    # One width for every state's bar, a character wider than its labels so that they
+    # stay apart from the labels of the colour bar right of the grid.
+    bar_w = max(bar_width(a, b) for a, b in spans) + CHAR_WIDTH if stretched and spans else 0
     rows, footer = [], []
-    for n, (frame, heat) in enumerate(zip(frames, maps, strict=True)):
+    for n, (frame, heat, (a, b)) in enumerate(zip(frames, maps, spans, strict=True)):
         row = [grey_tile(frame, height, width), heat_tile(heat, height, width, lo, hi)]
         if stretched:
-            row.append(heat_tile(heat, height, width, float(heat.min()), float(heat.max())))
-            footer.append(f"state {n}: min {fmt(heat.min())}, max {fmt(heat.max())} "
-                          "(stretched column: bottom to top of the bar)")
+            row += [heat_tile(heat, height, width, a, b), labelled_bar(height, a, b, bar_w)]
+            footer.append(f"state {n}: min {fmt(a)}, max {fmt(b)} (stretched: its own bar)")
         rows.append(row)
-    titles = ["frame", title] + (["stretched"] if stretched else [])
+    titles = ["frame", title] + (["stretched", "scale"] if stretched else [])
     footer.insert(0, f"{title}: all states {_range(maps)}, mean {fmt(np.mean(maps))}")
-    return compose(rows, titles, None, footer, [(title, lo, hi)])
+    return compose(rows, titles, None, footer, [(f"{title} column", lo, hi)])
 
 
 def mask_frame(frame: np.ndarray, mask: np.ndarray, name: str, height: int = 168) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Attention masks are drawn on their absolute range [0, 1], so that images can be
 compared across steps, states and nets; a min-max stretched view, where one is
-drawn, carries its min and max in the image. Maps are enlarged by nearest
-neighbour, so every pixel of a tile shows one value of the map.
+drawn, has its own colour bar labelled with its min and max (`labelled_bar`).
+Maps are enlarged by nearest neighbour, so every pixel of a tile shows one value
+of the map.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 MASK_RANGE = (0.0, 1.0)  # sigmoid outputs: the absolute scale of every attention mask
 GAP = 2  # white pixels between tiles
-TEXT_HEIGHT = 12  # one line of the default bitmap font, with its margin
+TEXT_HEIGHT = 12  # one line of the bitmap font, with its margin
+CHAR_WIDTH = 6  # every character of the bitmap font is 6 pixels wide
 BAR_WIDTH = 10
 
 
@@ -77,19 +79,50 @@ def colour_bar(height: int, width: int = BAR_WIDTH) -> np.ndarray:
     return to_rgb(values, 0.0, 1.0)
 
 
+@functools.lru_cache(maxsize=1)
+def _font():
+    """Pillow's built-in bitmap font: `CHAR_WIDTH` pixels per character, spaces included,
+    no anti-aliasing. (Pillow >= 10.1's `load_default` is a proportional vector font
+    whose 2-pixel spaces run words together and whose text outgrows the layout.)"""
+    from PIL import ImageFont
+
+    return getattr(ImageFont, "load_default_imagefont", ImageFont.load_default)()
+
+
 def text_image(lines: list[str], width: int) -> np.ndarray:
-    """White RGB strip with `lines` of black text (Pillow's built-in font)."""
+    """White RGB strip `[TEXT_HEIGHT * len(lines), width, 3]` with `lines` of black text
+    (Pillow's bitmap font, `CHAR_WIDTH` pixels a character)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (max(width, 1), TEXT_HEIGHT * len(lines)), "white")
     draw = ImageDraw.Draw(image)
     for n, line in enumerate(lines):
-        draw.text((1, n * TEXT_HEIGHT + 1), line, fill="black")
+        draw.text((1, n * TEXT_HEIGHT + 1), line, fill="black", font=_font())
     return np.asarray(image)
 
 
 def fmt(value: float) -> str:
     return f"{value:.3g}"
+
+
+def bar_width(lo: float, hi: float) -> int:
+    """Width of a `labelled_bar` for [lo, hi]: the bar or its longer label."""
+    return max(BAR_WIDTH, CHAR_WIDTH * max(len(fmt(hi)), len(fmt(lo))))
+
+
+def labelled_bar(height: int, lo: float, hi: float, width: int = 0) -> np.ndarray:
+    """RGB `[height, max(width, bar_width(lo, hi)), 3]` on white: `fmt(hi)` on top, the
+    colour bar (`colour_bar`, its top row `hi`) and `fmt(lo)` under it, the latter
+    where the height leaves room for it (at least `2 * TEXT_HEIGHT + 8` rows)."""
+    width = max(width, bar_width(lo, hi))
+    tile = np.full((height, width, 3), 255, np.uint8)
+    tile[:TEXT_HEIGHT] = text_image([fmt(hi)], width)[:height]
+    bar_h = max(height - 2 * TEXT_HEIGHT, 8)
+    room = max(height - TEXT_HEIGHT, 0)
+    tile[TEXT_HEIGHT:TEXT_HEIGHT + bar_h, :BAR_WIDTH] = colour_bar(bar_h)[:room]
+    if TEXT_HEIGHT + bar_h + TEXT_HEIGHT <= height:
+        tile[TEXT_HEIGHT + bar_h:2 * TEXT_HEIGHT + bar_h] = text_image([fmt(lo)], width)
+    return tile
 
 
 def compose(rows: list[list[np.ndarray]], column_titles: list[str] | None = None,
@@ -110,13 +143,11 @@ def compose(rows: list[list[np.ndarray]], column_titles: list[str] | None = None
     widths = [t.shape[1] for t in rows[0]]
     label_w = 0
     if row_titles:
-        label_w = 6 * max(len(t) for t in row_titles) + 4
+        label_w = CHAR_WIDTH * max(len(t) for t in row_titles) + 4
     top = TEXT_HEIGHT if column_titles else 0
     grid_w = label_w + sum(widths) + GAP * (len(widths) - 1)
     grid_h = top + len(rows) * tile_h + GAP * (len(rows) - 1)
-    bar_block = [(label, lo, hi) for label, lo, hi in bars]
-    bars_w = sum(max(BAR_WIDTH, 6 * max(len(fmt(hi)), len(fmt(lo)))) + 3 * GAP
-                 for _, lo, hi in bar_block)
+    bars_w = sum(bar_width(lo, hi) + 3 * GAP for _, lo, hi in bars)
     width = grid_w + bars_w
     image = np.full((grid_h, width, 3), 255, np.uint8)
     if column_titles:
@@ -137,19 +168,14 @@ def compose(rows: list[list[np.ndarray]], column_titles: list[str] | None = None
             x += tile.shape[1] + GAP
         boxes.append(row_boxes)
     x = grid_w + 2 * GAP
-    bar_h = max(grid_h - top - 2 * TEXT_HEIGHT, 8)
-    for _, lo, hi in bar_block:
-        w = max(BAR_WIDTH, 6 * max(len(fmt(hi)), len(fmt(lo))))
-        image[top:top + TEXT_HEIGHT, x:x + w] = text_image([fmt(hi)], w)[:, :w]
-        image[top + TEXT_HEIGHT:top + TEXT_HEIGHT + bar_h, x:x + BAR_WIDTH] = colour_bar(bar_h)
-        bottom = top + TEXT_HEIGHT + bar_h
-        if bottom + TEXT_HEIGHT <= grid_h:
-            image[bottom:bottom + TEXT_HEIGHT, x:x + w] = text_image([fmt(lo)], w)[:, :w]
-        x += w + 3 * GAP
+    for _, lo, hi in bars:
+        bar = labelled_bar(grid_h - top, lo, hi)
+        image[top:grid_h, x:x + bar.shape[1]] = bar
+        x += bar.shape[1] + 3 * GAP
     lines = list(footer or []) + [f"colour bar {i + 1}: {label}, {fmt(lo)} (bottom) to "
                                   f"{fmt(hi)} (top)" for i, (label, lo, hi) in enumerate(bars)]
     if lines:
-        text_w = max(width, 6 * max(len(line) for line in lines) + 4)
+        text_w = max(width, CHAR_WIDTH * max(len(line) for line in lines) + 4)
         if text_w > width:
             image = np.concatenate(
                 [image, np.full((grid_h, text_w - width, 3), 255, np.uint8)], axis=1)
