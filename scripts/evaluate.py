@@ -18,6 +18,7 @@ from drarl_tf.configs import MAX_SEED
 from drarl_tf.envs import check_game, make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.lock import lock_enclosing_run
 from drarl_tf.runtime.paths import check_output_file, check_saved_model_dir
 from drarl_tf.runtime.results import (
     check_not_another_models,
@@ -45,8 +46,8 @@ def main(argv):
         raise DrarlError(f"--episodes must be >= 1, got {FLAGS.episodes}")
     if FLAGS.num_envs < 1:
         raise DrarlError(f"--num_envs must be >= 1, got {FLAGS.num_envs}")
-    if FLAGS.game:
-        check_game(FLAGS.game)  # before TensorFlow loads
+    if FLAGS.game is not None:
+        check_game(FLAGS.game)  # before TensorFlow loads ('' is no game either)
     saved_model = check_saved_model_dir(FLAGS.saved_model)
     models = [model_record(saved_model)]
     if FLAGS.output:
@@ -55,6 +56,7 @@ def main(argv):
         output, where = default_output(saved_model, "eval.json")
     output = check_output_file(output, "--output")
     check_not_another_models(output, read_json_record(output), models)
+    lock_enclosing_run(output)  # a run's eval.json: one writer of the run at a time
     load_tensorflow()
     from drarl_tf.runtime.evaluation import evaluate
     from drarl_tf.runtime.export import LoadedPolicy
@@ -72,7 +74,7 @@ def main(argv):
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{game}: mean {result['mean']:.2f} (std {result['std']:.2f}, median "
           f"{result['median']:.2f}) over {result['episodes']} games, {result['frames']:,} "
-          f"frames; written to {output}" + (f" ({where})" if where else ""))
+          f"frames; written to {output}" + (f", {where}" if where else ""))
 
 
 def run():

@@ -186,9 +186,13 @@ def test_fig6_row_labels_name_the_run_net_and_frames():
                 frames=150400)
     assert _label(a) == "ppo-drarl-Pong-s0 (drarl, 150,400 frames)"
     assert _label(a) != _label(b)  # same net, same length: told apart by the run
-    # No run recorded: the model's directory (its run's, for .../<run>/saved_model).
+    # Named by the model's directory (its run's, for .../<run>/saved_model), not by the
+    # run its metadata records: the shipped demo is not the quick start's run.
     assert _label(_policy("/x/seed3/saved_model", net="impala", frames=0)) == (
         "seed3 (impala, 0 frames)")
+    demo = _policy("saved_models/demo-impala-drarl-Catch", run="impala-drarl-Catch-s0",
+                   net="drarl", frames=150400)
+    assert _label(demo) == "demo-impala-drarl-Catch (drarl, 150,400 frames)"
     assert _label(_policy("/tmp/impala", net="impala", frames=0)) == "impala (impala, 0 frames)"
     assert _label(_policy("/tmp/m", net="drarl")) == "m (drarl, ? frames)"
 

@@ -152,6 +152,10 @@ def training_main(config_cls, trainer: str):
         given = {n: flags.FLAGS[n].value for n in ("net", "game") if flags.FLAGS[n].present}
         for line in spelling_notes(config, given):
             print(line, file=sys.stderr, flush=True)
+        from drarl_tf.runtime.run_dir import lock_run_dir, writer_run_dir
+
+        # A second writer of this run directory is refused now, before TensorFlow loads.
+        lock_run_dir(writer_run_dir(trainer.rsplit(".", 1)[-1], config))
         load_tensorflow()
         result = importlib.import_module(trainer).train(config)
         status = ("stopped early; rerun the same command to resume" if result.interrupted
@@ -229,7 +233,10 @@ def _adopt_script_flags(main) -> None:
         return
     main_module = sys.modules.get("__main__")
     if main_module is not None and not main_module.__doc__ and module in sys.modules:
-        main_module.__doc__ = sys.modules[module].__doc__  # absl's --help prints it
+        # absl's --help prints it; its examples name the command the user ran.
+        script = f"python scripts/{module.rsplit('.', 1)[-1]}.py"
+        doc = sys.modules[module].__doc__ or ""
+        main_module.__doc__ = doc.replace(script, os.path.basename(sys.argv[0]))
     for flag in flags.FLAGS.get_key_flags_for_module(module):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 

@@ -100,10 +100,10 @@ def default_output(saved_model, filename: str) -> tuple[Path, str]:
     model of a run, else `./<stem>-<model><suffix>` in the current directory."""
     run = owning_run(saved_model)
     if run is not None:
-        return run / filename, f"the model's run directory {run}"
+        return run / filename, f"in the model's run directory {run}"
     stem, dot, suffix = filename.partition(".")
     name = f"{stem}-{model_label(saved_model)}{dot}{suffix}"
-    return Path(name), "the current directory (the model is in no run directory)"
+    return Path(name), "in the current directory: the model is in no run directory"
 
 
 def same_models(recorded: list[dict], current: list[dict]) -> bool:

@@ -23,11 +23,13 @@ def _frames(frames) -> str:
 
 
 def _label(policy: LoadedPolicy) -> str:
-    """A Fig. 6 row's label: `<run> (<net>, <frames> frames)`, the run from the model's
-    metadata, else its directory's name (its parent's for `.../<run>/saved_model`)."""
-    meta, path = policy.metadata, Path(policy.path)
-    run = meta.get("run") or (path.parent.name if path.name == "saved_model" else path.name)
-    return f"{run} ({meta.get('net', '?')}, {_frames(meta.get('frames'))})"
+    """A Fig. 6 row's label: `<model> (<net>, <frames> frames)`, the model named by its
+    directory (its run's for `runs/<run>/saved_model`): the same for every copy of a run's
+    export, and never the name of another run (the shipped demo was trained as
+    `impala-drarl-Catch-s0`, the quick start's run name, but is `demo-impala-drarl-Catch`)."""
+    meta, path = policy.metadata, Path(policy.path).absolute()
+    name = path.parent.name if path.name == "saved_model" else path.name
+    return f"{name} ({meta.get('net', '?')}, {_frames(meta.get('frames'))})"
 
 
 def _series_label(fraction, frames) -> str:
