@@ -28,6 +28,10 @@ from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
 
 MAX_SEED = 2**31 - 1  # seeds go to numpy, TensorFlow and the emulator (32-bit)
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# The frame counter is an int64 (checkpoints, TensorBoard steps).
+MAX_FRAMES = 2**63 - 1
+# The shortest --actor_timeout_seconds: below it healthy actors get killed (see its check).
+MIN_ACTOR_TIMEOUT = 5.0
 ACTOR_BACKENDS = ("process", "ray")
 INFERENCE_MODES = ("actor", "learner")
 PRECISION_CHOICES = (AUTO,) + PRECISIONS
@@ -108,6 +112,16 @@ class RunConfig:
             raise DrarlError(f"unknown precision '{self.precision}'; choose one of "
                              f"{', '.join(PRECISION_CHOICES)}")
         self._require_at_least_one("total_frames")
+        if self.total_frames > MAX_FRAMES:
+            raise DrarlError(f"total_frames must be at most {MAX_FRAMES:,} (the frame counter "
+                             f"is a 64-bit integer), got {self.total_frames:,}")
+        if not str(self.logdir).strip():
+            raise DrarlError("logdir must not be empty: the run directory goes under it "
+                             "(e.g. --logdir=runs, or --logdir=. for the current directory)")
+        if not math.isfinite(self.checkpoint_minutes):
+            raise DrarlError(f"checkpoint_minutes must be a finite number of minutes, got "
+                             f"{self.checkpoint_minutes} (a checkpoint is always written at the "
+                             "end; a large value gives checkpoints only there)")
         if not 0 <= self.seed <= MAX_SEED:
             raise DrarlError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         # Every trainer declares learning_rate and max_grad_norm (with its own default).
@@ -313,6 +327,12 @@ class ImpalaConfig(RunConfig):
             raise DrarlError("collective_timeout_seconds must be > 0, got "
                              f"{self.collective_timeout_seconds}")
         self._require_range("actor_timeout_seconds", 0.0, None, low_open=True)
+        if self.actor_timeout_seconds < MIN_ACTOR_TIMEOUT:
+            raise DrarlError(
+                f"actor_timeout_seconds must be >= {MIN_ACTOR_TIMEOUT:g}, got "
+                f"{self.actor_timeout_seconds:g}: a healthy actor on a busy machine can take "
+                "seconds per unroll (16 Atari envs x 20 steps, each with a forward pass of "
+                "the net on a shared CPU), and a shorter timeout would kill it")
         if self.max_actor_restarts < 0:
             raise DrarlError(f"max_actor_restarts must be >= 0, got {self.max_actor_restarts}")
         if self.batch_size % self.envs_per_actor:

@@ -18,6 +18,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from pathlib import Path
+
+    from drarl_tf.runtime.lock import lock_enclosing_run
+
+    checkpoint = Path(FLAGS.checkpoint)
+    run = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
+    target = (Path(FLAGS.output) if FLAGS.output
+              else Path(FLAGS.export_dir) / run.name if FLAGS.export_dir else run)
+    lock_enclosing_run(target)  # an export into a run directory: one writer at a time
     load_tensorflow()
     from drarl_tf.runtime.export import export_checkpoint
 

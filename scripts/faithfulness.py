@@ -22,6 +22,7 @@ from absl import flags
 
 from drarl_tf.configs import MAX_SEED
 from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.lock import lock_enclosing_run
 from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
 from drarl_tf.runtime.results import claim_result_dir, default_output, model_record
 
@@ -47,6 +48,7 @@ def main(argv):
         output_dir = (default_output(paths[0], "faithfulness")[0] if len(paths) == 1
                       else "faithfulness")
     probe_writable(output_dir, f"--output_dir {output_dir}")
+    lock_enclosing_run(output_dir)
     claim_result_dir(output_dir, [model_record(path) for path in paths])
     load_tensorflow()
     from drarl_tf.runtime.export import LoadedPolicy

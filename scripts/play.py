@@ -16,6 +16,7 @@ from absl import flags
 from drarl_tf.configs import MAX_SEED
 from drarl_tf.envs import make_vector_env
 from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.lock import lock_enclosing_run
 from drarl_tf.runtime.paths import check_output_file, check_saved_model_dir
 from drarl_tf.runtime.results import (
     check_not_another_models,
@@ -55,6 +56,7 @@ def main(argv):
     output = FLAGS.output or default_output(saved_model, "episode.gif")[0]
     output = check_output_file(output, "--output", suffixes=(".gif",))
     check_not_another_models(output, _recorded(output), models)
+    lock_enclosing_run(output)
     load_tensorflow()
     from drarl_tf.runtime.export import LoadedPolicy
     from drarl_tf.viz.video import play_episode, write_gif

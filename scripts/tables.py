@@ -15,7 +15,8 @@ from absl import flags
 from drarl_tf.experiments.grid import EXPERIMENTS, check_experiment
 from drarl_tf.experiments.report import write_report
 from drarl_tf.experiments.tables import find_runs
-from drarl_tf.runtime.cli import start
+from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.paths import probe_writable
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_list("runs", ["runs"], "Run directories, or directories holding them.")
@@ -29,7 +30,9 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     experiment = check_experiment(FLAGS.experiment)
+    probe_writable(FLAGS.output_dir, f"--output_dir {FLAGS.output_dir}")
     runs = find_runs(FLAGS.runs)
+    load_tensorflow()  # the curves read TensorBoard logs: its start-up lines kept off
     for path in write_report(experiment, runs, FLAGS.output_dir,
                              bootstrap_reps=FLAGS.bootstrap_reps):
         print(f"wrote {path}")

@@ -29,6 +29,7 @@ from absl import flags
 from drarl_tf.configs import MAX_SEED
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.runtime.lock import lock_enclosing_run
 from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
 from drarl_tf.runtime.results import claim_result_dir, default_output, model_record
 
@@ -75,6 +76,7 @@ def main(argv):
     sources, default_dir = _sources()
     output_dir = FLAGS.output_dir or default_dir
     probe_writable(output_dir, f"--output_dir {output_dir}")
+    lock_enclosing_run(output_dir)  # figures in a run directory: one writer at a time
     claim_result_dir(output_dir, [model_record(path) for path in sources])
     load_tensorflow()
     from drarl_tf.viz.figures import explain_game, load_models

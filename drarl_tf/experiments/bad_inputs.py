@@ -102,6 +102,18 @@ def _a_run_directory(root: Path) -> None:
     (run / "config.json").write_text(json.dumps({"net": "drarl", "game": "Catch", "seed": 0}))
 
 
+def _config_with_an_unknown_key(root: Path) -> None:
+    """A run's config.json with a key added by hand (a typo of a setting, say)."""
+    import dataclasses as dc
+
+    from drarl_tf.configs import ImpalaConfig
+
+    run = root / "runs" / "impala-drarl-Catch-s0"
+    run.mkdir(parents=True)
+    config = dc.asdict(ImpalaConfig(game="Catch", logdir="runs"))
+    (run / "config.json").write_text(json.dumps({**config, "unrol_length": 40}))
+
+
 @dataclasses.dataclass(frozen=True)
 class BadInput:
     script: str
@@ -161,6 +173,20 @@ CASES: tuple[BadInput, ...] = (
              "zero actor timeout"),
     BadInput(IMPALA, ("--milestone_fractions=0.5,2",), "milestone_fractions must be in [0, 1]",
              "milestone beyond the run"),
+    BadInput(IMPALA, ("--total_frames=99999999999999999999",), "total_frames must be at most",
+             "a budget beyond the 64-bit frame counter"),
+    BadInput(IMPALA, ("--checkpoint_minutes=inf",), "checkpoint_minutes must be a finite number",
+             "checkpoints never (infinite minutes)"),
+    BadInput(IMPALA, ("--actor_timeout_seconds=1e-9",), "actor_timeout_seconds must be >= 5",
+             "an actor timeout that kills healthy actors"),
+    BadInput(IMPALA, ("--logdir=",), "logdir must not be empty", "an empty logdir"),
+    BadInput(IMPALA, ("--logdir=runs",), "does not know: unrol_length",
+             "an unknown key added to a run's config.json", _config_with_an_unknown_key),
+    BadInput("evaluate.py", (f"--saved_model={DEMO_MODEL}", "--game="), "unknown game ''",
+             "an empty game for evaluation"),
+    BadInput("tables.py", ("--experiment=ppo5", "--runs=.", "--output_dir=notadir"),
+             "cannot write --output_dir notadir: notadir is a file",
+             "tables into a path that is a file", _a_file),
     BadInput(IMPALA, ("--gamma=0.9",), "unknown flag --gamma", "unknown flag"),
     BadInput(IMPALA, ("Pong",), "unexpected arguments", "a positional argument"),
     BadInput(IMPALA, ("--logdir=notadir",), "cannot create run directory", "logdir is a file",

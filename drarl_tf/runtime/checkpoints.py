@@ -14,11 +14,39 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 
 
-class Checkpointer:
-    """Saves and restores `objects` (model, optimizer, counters) under `directory`."""
+def remove_partial_checkpoints(directory) -> list[str]:
+    """Deletes the `ckpt-*_temp*` that a write cut short (a full disk, a kill) left in
+    `directory`; call only while holding the run directory's lock."""
+    removed = []
+    for partial in Path(directory).glob("ckpt-*_temp*"):
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)
+        removed.append(partial.name)
+    return removed
 
-    def __init__(self, directory, max_to_keep: int = 3, **objects):
+
+def _frames_of(prefix: str) -> int:
+    tail = Path(prefix).name[len("ckpt-"):]
+    return int(tail) if tail.isdigit() else -1
+
+
+class Checkpointer:
+    """Saves and restores `objects` (model, optimizer, counters) under `directory`.
+
+    `also_in`: more directories of complete checkpoints of the same objects (a run's
+    milestones/) that a resume considers too: it takes the newest by frames wherever
+    it is. Partial checkpoints (`ckpt-*_temp*`) in any of them are removed at start.
+    """
+
+    def __init__(self, directory, max_to_keep: int = 3, also_in=(), **objects):
         self.directory = directory
+        self.also_in = tuple(Path(d) for d in also_in)
+        for place in (Path(directory), *self.also_in):
+            for name in remove_partial_checkpoints(place):
+                print(f"warning: removed {place / name}, a checkpoint whose write was cut "
+                      "short (a full disk or a kill)", file=sys.stderr, flush=True)
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep)
 
@@ -40,6 +68,12 @@ class Checkpointer:
                   f"using the checkpoint files found there ({len(listed)})",
                   file=sys.stderr, flush=True)
         candidates += [p for p in listed if p not in candidates]
+        for place in self.also_in:
+            candidates += [p for p in checkpoint_prefixes(place) if p not in candidates]
+        # The newest by frames first, wherever it is: a complete ckpt-N that the index
+        # does not list yet, or a milestone newer than every rotating checkpoint (the
+        # final checkpoint failed on a full disk). Ties: the rotating one.
+        candidates.sort(key=lambda p: (-_frames_of(p), Path(p).parent != Path(self.directory)))
         for path in candidates:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -90,6 +124,27 @@ class Milestones:
         self.fractions = tuple(fractions)
         self.index = read_milestones(self.directory)
 
+    def forget_after(self, frames: int) -> list[str]:
+        """Drops the milestones past `frames` (the run resumed there: they belong to a
+        history that was abandoned) from the index and the disk; returns their names."""
+        gone = {k: v for k, v in self.index.items() if int(v.get("frames", 0)) > frames}
+        if not gone:
+            return []
+        for key in gone:
+            del self.index[key]
+        self._write_index()
+        names = sorted({v["path"] for v in gone.values()}
+                       - {v["path"] for v in self.index.values()})
+        for name in names:
+            for path in self.directory.glob(f"{name}.*"):
+                path.unlink(missing_ok=True)
+        return names
+
+    def _write_index(self) -> None:
+        tmp = self.directory / (self.INDEX + ".tmp")
+        tmp.write_text(json.dumps(self.index, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.directory / self.INDEX)
+
     def reached(self, frames: int, total_frames: int) -> None:
         """Writes a milestone for every fraction that `frames` reached and that has none."""
         due = [f for f in self.fractions
@@ -99,13 +154,15 @@ class Milestones:
         name = f"ckpt-{frames}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            # With the save counter (created on first use), a milestone holds everything a
+            # rotating checkpoint does: a resume may start from it.
+            self.checkpoint.save_counter  # noqa: B018
             self.checkpoint.write(str(self.directory / name))
             for f in due:
                 self.index[f"{f:g}"] = {"frames": int(frames), "path": name}
-            tmp = self.directory / (self.INDEX + ".tmp")
-            tmp.write_text(json.dumps(self.index, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, self.directory / self.INDEX)
+            self._write_index()
         except (OSError, tf.errors.OpError) as e:  # a lost milestone must not stop training
+            remove_partial_checkpoints(self.directory)
             print(f"warning: could not keep the milestone checkpoint {name} "
                   f"({io_error_reason(e)})", file=sys.stderr, flush=True)
 

@@ -10,12 +10,39 @@ says so and no `episode/mean_return_window` scalar is written.
 from __future__ import annotations
 
 import collections
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 NO_GAME = "- (no game finished yet)"
+
+
+def drop_steps_after(tb_dir, step: int) -> int:
+    """Rewrites the event files of `tb_dir` without the events logged past `step` (a
+    resumed run's abandoned history: the work after its checkpoint), and without a
+    record cut short by a kill, so that TensorBoard shows one history. Returns how many
+    events were dropped."""
+    dropped = 0
+    for path in sorted(Path(tb_dir).glob("events.out.tfevents.*")):
+        events, truncated = [], False
+        try:
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                events.append(event)
+        except tf.errors.DataLossError:  # the last record was cut short
+            truncated = True
+        keep = [e for e in events if e.step <= step or e.HasField("file_version")]
+        if len(keep) == len(events) and not truncated:
+            continue
+        dropped += len(events) - len(keep)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for event in keep:
+                writer.write(event.SerializeToString())
+        os.replace(tmp, path)
+    return dropped
 
 
 def format_duration(seconds: float) -> str:

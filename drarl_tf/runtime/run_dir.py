@@ -53,6 +53,24 @@ class RunDir:
         return self.root / "milestones"
 
 
+def writer_run_dir(algo: str, config) -> Path:
+    """The run directory a trainer of `config` writes: `<logdir>/<run name>`, or for a
+    worker other than the chief of a multi-worker job `<logdir>/worker<i>/<run name>`."""
+    logdir = Path(config.logdir)
+    worker = getattr(config, "worker", None)
+    if worker is not None and not worker.is_chief:
+        logdir = logdir / f"worker{worker.index}"
+    return logdir / run_name(algo, config.net, config.game, config.seed)
+
+
+def lock_run_dir(root) -> None:
+    """Creates the run directory `root` and takes its writer's lock for this process
+    (see runtime/lock.py); one line if it cannot be created or another writer holds it."""
+    from drarl_tf.runtime.lock import acquire
+
+    acquire(root)
+
+
 def open_run_dir(logdir: str, name: str, config) -> RunDir:
     """Creates (or reopens, to resume) `logdir/name` and writes `config.json` atomically.
 
@@ -60,10 +78,19 @@ def open_run_dir(logdir: str, name: str, config) -> RunDir:
     `RESUMABLE_CHANGES`; anything else is refused with one line.
     """
     run = RunDir(Path(logdir) / name)
+    lock_run_dir(run.root)  # one writer: before anything is written
     try:
-        run.root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DrarlError(f"cannot create run directory {run.root}: {e.strerror}") from None
+        _write_config(run, config)
+    except BaseException:
+        from drarl_tf.runtime.lock import release
+
+        release(run.root)
+        raise
+    return run
+
+
+def _write_config(run: RunDir, config) -> None:
+    """Checks a resumed run's config.json against `config` and writes `config` there."""
     current = dataclasses.asdict(config)
     saved = None
     if run.config_path.exists():
@@ -79,6 +106,12 @@ def open_run_dir(logdir: str, name: str, config) -> RunDir:
             "belong to this config cannot be checked; restore config.json, or use another "
             "--logdir, or delete that directory to start over")
     if saved is not None:
+        unknown = sorted(k for k in saved if k not in current)
+        if unknown:
+            raise DrarlError(
+                f"{run.config_path} has settings that {type(config).__name__} does not know: "
+                f"{', '.join(unknown)}; remove them (a run's config.json is rewritten at every "
+                "start, and they would be lost silently)")
         changed = sorted(
             k for k in current if k in saved and saved[k] != current[k] and k not in RESUMABLE_CHANGES
         )
@@ -96,4 +129,3 @@ def open_run_dir(logdir: str, name: str, config) -> RunDir:
         raise DrarlError(f"cannot write {run.config_path}: {e.strerror or e}; a run needs its "
                          "directory writable (config, checkpoints, logs): use another --logdir"
                          ) from None
-    return run

@@ -18,9 +18,10 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import Checkpointer, Milestones
 from drarl_tf.runtime.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.runtime.hardware import precision_hint
+from drarl_tf.runtime.lock import release as release_lock
 from drarl_tf.runtime.numerics import batch_statistics
 from drarl_tf.runtime.optim import LinearDecay
-from drarl_tf.runtime.progress import Progress
+from drarl_tf.runtime.progress import Progress, drop_steps_after
 from drarl_tf.runtime.run_dir import export_path, open_run_dir, run_name
 
 RETURN_WINDOW = 100  # games in the logged mean return
@@ -56,7 +57,15 @@ class TrainingSession:
         self.model = model
         self.env_spec = env_spec  # its name, actions and observation shape: the SavedModel's
         self.name = run_name(algo, config.net, env_spec.name, config.seed)
-        self.run = open_run_dir(config.logdir, self.name, config)
+        self.run = open_run_dir(config.logdir, self.name, config)  # takes its lock
+        try:
+            self._open(config, model, optimizer, export_model)
+        except BaseException:
+            release_lock(self.run.root)
+            raise
+
+    def _open(self, config, model, optimizer, export_model: bool) -> None:
+        """Restores the run's state and sets up checkpoints, progress and milestones."""
         if export_model:  # a destination that cannot take the SavedModel fails now, not at the end
             check_export_target(self.export_path, self._run_dir, own=not config.export_dir)
         self.optimizer = optimizer
@@ -72,7 +81,8 @@ class TrainingSession:
         if not isinstance(self.schedule, LinearDecay):
             self.schedule = None
         extra = {"lr_schedule": self.schedule.state} if self.schedule else {}
-        self.checkpointer = Checkpointer(self.run.checkpoints, model=model, optimizer=optimizer,
+        self.checkpointer = Checkpointer(self.run.checkpoints, also_in=(self.run.milestones,),
+                                         model=model, optimizer=optimizer,
                                          frames=self.frames, episodes=self.episodes,
                                          recent_returns=self.recent_returns,
                                          recent_count=self.recent_count, **extra)
@@ -84,6 +94,8 @@ class TrainingSession:
             if rate is not None:
                 self.log(f"total_frames is now {config.total_frames:,}: the learning rate goes "
                          f"on from {rate:.3g} linearly to 0 at the new end")
+        # Logs past the resumed frames belong to the work that was lost: one history.
+        drop_steps_after(self.run.tb, self.start_frames)
         hint = precision_hint(config.precision)
         if hint:
             self.log(hint)
@@ -100,6 +112,9 @@ class TrainingSession:
         self._images_written_at = -1
         self._milestones = Milestones(self.run.milestones, self.checkpointer.checkpoint,
                                       config.milestone_fractions)
+        for name in self._milestones.forget_after(self.start_frames):
+            self.log(f"milestone {name} belonged to training after {self.start_frames:,} "
+                     "frames that was lost; it will be written again")
         if self.start_frames == 0:
             self._milestones.reached(0, config.total_frames)  # the untrained weights: 0 %
         self.interrupted = False
@@ -319,6 +334,7 @@ class TrainingSession:
         self.progress.close()
         if self.export_model and (final > self.start_frames or not self.export_path.exists()):
             self.log(f"SavedModel: {self.export()}")
+        release_lock(self.run.root)
         steady = float("nan")
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])

@@ -1,0 +1,152 @@
+"""One writer per run directory: an advisory `flock` on `<run>/.lock`.
+
+Every command that writes into a run directory (the trainers, export.py, evaluate.py,
+visualize.py and faithfulness.py when their result goes there) holds the lock while it
+writes; readers (tables.py, TensorBoard) never take it. A second writer is refused at
+once, with one line that names the holder (pid, host, since when, command), exit 2.
+
+The kernel drops a `flock` when its process dies (`kill -9`, a crash; after a power
+loss the machine starts without it), so a lock is never left held by a dead process:
+its file only still names that process, and the next writer takes the lock over with a
+warning that says so. Where the filesystem cannot lock (some network filesystems), one
+`note:` line says that the run directory is unguarded and the command goes on.
+
+Within one process the lock is re-entrant (a trainer that exports, a test that trains
+twice): only another process is another writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from drarl_tf.errors import DrarlError
+
+LOCK_FILE = ".lock"
+# Errors of a filesystem that has no working flock (NFS without lockd, some FUSE mounts).
+_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+_held: dict[Path, list] = {}  # lock file -> [fd, depth], this process's
+
+
+def _holder_text(info: dict) -> str:
+    since = info.get("since")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "?"
+    command = info.get("command")
+    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {when}"
+            + (f" ({command})" if command else ""))
+
+
+def _read_holder(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def acquire(run_dir, what: str = "") -> bool:
+    """Takes the writer's lock of `run_dir` (created if needed) for this process.
+
+    Returns False when the filesystem cannot lock (said in one note line), True
+    otherwise. Raises DrarlError naming the holder when another live process has it.
+    `what`: this writer in a few words (shown to a second writer), default the command.
+    """
+    import fcntl
+
+    run_dir = Path(run_dir)
+    path = (run_dir / LOCK_FILE).absolute()
+    if path in _held:
+        _held[path][1] += 1
+        return True
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DrarlError(f"cannot create run directory {run_dir}: {e.strerror or e}") from None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise DrarlError(f"cannot lock run directory {run_dir}: {e.strerror or e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise DrarlError(f"{run_dir} is in use by another writer: "
+                             f"{_holder_text(_read_holder(path))}; wait for it to finish "
+                             "or stop it (a run directory has one writer)") from None
+        os.close(fd)
+        if e.errno in _NO_LOCKING:
+            print(f"note: {run_dir} is on a filesystem without file locks ({e.strerror}): "
+                  "nothing stops another command from writing there at the same time",
+                  file=sys.stderr, flush=True)
+            return False
+        raise DrarlError(f"cannot lock run directory {run_dir}: {e.strerror or e}") from None
+    previous = _read_holder(path)
+    host = socket.gethostname()
+    if previous.get("pid") and previous.get("pid") != os.getpid():
+        print(f"warning: {run_dir} was last written by {_holder_text(previous)}, which "
+              "ended without releasing it (killed or crashed); taking over",
+              file=sys.stderr, flush=True)
+    me = {"pid": os.getpid(), "host": host, "since": time.time(),
+          "command": what or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+    _held[path] = [fd, 1]
+    return True
+
+
+def release(run_dir) -> None:
+    """Gives the lock back (the outermost `release` of this process); its file says no
+    one holds it."""
+    import fcntl
+
+    path = (Path(run_dir) / LOCK_FILE).absolute()
+    entry = _held.get(path)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] > 0:
+        return
+    del _held[path]
+    fd = entry[0]
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)  # released cleanly: no holder to report
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def run_dir_lock(run_dir, what: str = ""):
+    """`with run_dir_lock(run):` holds the writer's lock of `run` for the block."""
+    acquire(run_dir, what)
+    try:
+        yield
+    finally:
+        release(run_dir)
+
+
+def enclosing_run(path) -> Path | None:
+    """The run directory (one holding config.json) that `path` is or lies in (as a
+    run's file, or one directory further down: `<run>/viz/step0.png`), if any."""
+    path = Path(path).resolve()
+    for candidate in (path, *list(path.parents)[:2]):
+        if (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+def lock_enclosing_run(path, what: str = "") -> Path | None:
+    """Takes the writer's lock of the run directory that `path` lies in, if any (see
+    `enclosing_run`); for commands that write a result into a run. Returns that run."""
+    run = enclosing_run(path)
+    if run is not None:
+        acquire(run, what)
+    return run
