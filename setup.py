@@ -38,6 +38,7 @@ COMMANDS = {
     "drarl-visualize": "visualize", "drarl-tables": "tables", "drarl-reproduce": "reproduce",
     "drarl-faithfulness": "faithfulness", "drarl-benchmark": "benchmark",
     "drarl-plot-curves": "plot_curves", "drarl-bad-inputs": "bad_inputs",
+    "drarl-chaos": "chaos",
 }
 # The shipped demo model (evaluate, play, visualize and the bad-input catalogue use it),
 # as package data found with importlib.resources (drarl_tf.runtime.paths.demo_model).

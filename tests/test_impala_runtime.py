@@ -109,7 +109,10 @@ def test_resuming_with_another_config_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("net, inference", [
-    ("drarl", "actor"), pytest.param("impala", "actor", marks=pytest.mark.slow),
+    # drarl with actor inference: slow-marked, the learner-inference run and the chaos
+    # drill (tests/test_chaos.py, which trains to a target return) cover it by default.
+    pytest.param("drarl", "actor", marks=pytest.mark.slow),
+    pytest.param("impala", "actor", marks=pytest.mark.slow),
     ("drarl", "learner")])
 def test_impala_learns_catch(tmp_path, net, inference):
     # Random play returns -0.6 (P(catch) = 1/5); perfect play returns +1.
@@ -120,7 +123,9 @@ def test_impala_learns_catch(tmp_path, net, inference):
     assert result.mean_return >= 0.7, result
 
 
-@pytest.mark.parametrize("inference", ["actor", pytest.param("learner", marks=pytest.mark.slow)])
+# Slow-marked: the chaos drill (tests/test_chaos.py) sends a SIGTERM and checks the resume.
+@pytest.mark.parametrize("inference", [pytest.param("actor", marks=pytest.mark.slow),
+                                       pytest.param("learner", marks=pytest.mark.slow)])
 def test_sigterm_writes_checkpoint_and_savedmodel_and_the_rerun_resumes(tmp_path, inference):
     import json as json_lib
 

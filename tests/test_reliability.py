@@ -151,6 +151,7 @@ def test_an_actor_that_keeps_dying_stops_the_run_with_one_line(tmp_path):
     assert _no_orphans()
 
 
+@pytest.mark.slow  # the chaos drill (tests/test_chaos.py) kills an actor of a run by default
 def test_kill_9_of_an_actor_during_a_run_the_run_finishes_and_logs_the_restart(tmp_path):
     total = 16_000
     proc = start_impala_run(tmp_path, total)

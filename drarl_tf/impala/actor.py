@@ -30,6 +30,28 @@ def limit_threads() -> None:
     tf.config.set_visible_devices([], "GPU")
 
 
+def die_with_parent() -> None:
+    """On Linux, asks the kernel to SIGKILL this process when the process that started it
+    dies: an actor that is stopped (SIGSTOP, swapped out) when the learner is killed
+    cannot notice its broken pipe, and would otherwise be left behind for good."""
+    import multiprocessing
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the call above
+        os._exit(0)
+
+
 class Stopped(Exception):
     """The learner asked the actor to stop, or has gone."""
 
@@ -144,6 +166,7 @@ def run_actor(actor_id: int, config: ImpalaConfig, env_fn, connection, weights, 
 
     # Ctrl-C reaches the whole process group: the learner handles it and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     link = LearnerLink(connection, stop, free_slots)
     if buffers is None:
         limit_threads()
