@@ -191,3 +191,22 @@ def test_the_final_summary_of_a_run_without_a_finished_game_says_so(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("done: 4 frames") and "no game finished yet" in last, last
     assert "nan" not in out.stdout.lower()
+
+
+def test_a_resume_leaves_one_tensorboard_history(tmp_path):
+    """Events past the resumed frames (work lost with a kill) are dropped, and so is a
+    record cut short, so that TensorBoard shows one curve per tag."""
+    from drarl_tf.runtime.progress import drop_steps_after, read_events
+
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        for step in range(0, 100, 10):
+            tf.summary.scalar("loss/total", float(step), step=step)
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    path.write_bytes(path.read_bytes()[:-5])  # killed while writing the last record
+    events, truncated = read_events(path)
+    assert truncated and max(e.step for e in events) == 80
+    assert drop_steps_after(tmp_path, 40) == 4  # steps 50-80 (90 was cut short)
+    events, truncated = read_events(path)
+    assert not truncated
+    assert [e.step for e in events if e.summary.value] == [0, 10, 20, 30, 40]
+    assert drop_steps_after(tmp_path, 40) == 0  # nothing more to drop

@@ -121,3 +121,39 @@ def test_evaluate_into_a_run_that_is_training_is_refused_and_readers_are_not(tmp
     finally:
         holder.kill()
         holder.wait()
+
+
+class _Breaks(Exception):
+    pass
+
+
+def _env_that_breaks(num_envs):
+    from drarl_tf.envs import make_catch_env
+
+    env = make_catch_env(num_envs)
+    step, calls = env.step, [0]
+
+    def breaking_step(actions):
+        calls[0] += 1
+        if calls[0] > 3:
+            raise _Breaks("the emulator crashed")
+        return step(actions)
+
+    env.step = breaking_step
+    return env
+
+
+def test_a_run_that_fails_gives_its_lock_back(tmp_path):
+    """A training run that raises in a long-lived process (a notebook) does not keep other
+    commands out of its run directory."""
+    from drarl_tf import a2c
+
+    config = a2c.A2CConfig(game="Catch", net="impala", num_envs=2, total_frames=400,
+                           image_every_frames=0, logdir=str(tmp_path))
+    with pytest.raises(_Breaks):
+        a2c.train(config, env_fn=_env_that_breaks)
+    run = tmp_path / "a2c-impala-Catch-s0"
+    assert (run / lock.LOCK_FILE).exists()
+    holder = _holder(run)  # another process can take it now
+    holder.kill()
+    holder.wait()

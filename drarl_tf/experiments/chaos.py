@@ -155,12 +155,12 @@ class _Command:
 
 def _tensorboard_overlaps(tb_dir: Path) -> list[str]:
     """Tags logged more than once at one step across the run's event files."""
-    import tensorflow as tf
+    from drarl_tf.runtime.progress import read_events
 
     seen: dict[str, set] = {}
     twice = set()
     for path in sorted(tb_dir.glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for event in read_events(path)[0]:
             for value in event.summary.value:
                 steps = seen.setdefault(value.tag, set())
                 if event.step in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,4 +141,6 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         if server is not None:
             server.close()
         pool.close()
+        if sys.exc_info()[0] is not None:  # a failed run: another command may write there now
+            session.release_lock()
     return session.close()

@@ -30,6 +30,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
         (wrapped) for a custom environment.
     """
     env = make_env(config.game, config.num_envs, env_fn, training=True)
+    session = None
     try:
         spec = EnvSpec.of(env)
         frames_per_update = config.num_envs * config.unroll_length * spec.frames_per_step
@@ -67,4 +68,6 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
             session.stop_clock()
         return session.close()
     finally:
+        if session is not None:
+            session.release_lock()  # a failed run: another command may write there now
         env.close()

@@ -20,6 +20,18 @@ import tensorflow as tf
 NO_GAME = "- (no game finished yet)"
 
 
+def read_events(path) -> tuple[list, bool]:
+    """The `Event` protos of one TensorBoard event file, and whether its last record was
+    cut short (a process killed while writing it)."""
+    events = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            events.append(tf.compat.v1.Event.FromString(record.numpy()))
+    except tf.errors.DataLossError:
+        return events, True
+    return events, False
+
+
 def drop_steps_after(tb_dir, step: int) -> int:
     """Rewrites the event files of `tb_dir` without the events logged past `step` (a
     resumed run's abandoned history: the work after its checkpoint), and without a
@@ -27,12 +39,7 @@ def drop_steps_after(tb_dir, step: int) -> int:
     events were dropped."""
     dropped = 0
     for path in sorted(Path(tb_dir).glob("events.out.tfevents.*")):
-        events, truncated = [], False
-        try:
-            for event in tf.compat.v1.train.summary_iterator(str(path)):
-                events.append(event)
-        except tf.errors.DataLossError:  # the last record was cut short
-            truncated = True
+        events, truncated = read_events(path)
         keep = [e for e in events if e.step <= step or e.HasField("file_version")]
         if len(keep) == len(events) and not truncated:
             continue

@@ -58,11 +58,19 @@ class TrainingSession:
         self.env_spec = env_spec  # its name, actions and observation shape: the SavedModel's
         self.name = run_name(algo, config.net, env_spec.name, config.seed)
         self.run = open_run_dir(config.logdir, self.name, config)  # takes its lock
+        self._holds_lock = True
         try:
             self._open(config, model, optimizer, export_model)
         except BaseException:
-            release_lock(self.run.root)
+            self.release_lock()
             raise
+
+    def release_lock(self) -> None:
+        """Gives back the run directory's writer's lock (once; `close` does it, and the
+        trainers on their way out of a failed run)."""
+        if self._holds_lock:
+            self._holds_lock = False
+            release_lock(self.run.root)
 
     def _open(self, config, model, optimizer, export_model: bool) -> None:
         """Restores the run's state and sets up checkpoints, progress and milestones."""
@@ -334,7 +342,7 @@ class TrainingSession:
         self.progress.close()
         if self.export_model and (final > self.start_frames or not self.export_path.exists()):
             self.log(f"SavedModel: {self.export()}")
-        release_lock(self.run.root)
+        self.release_lock()
         steady = float("nan")
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])
