@@ -3,8 +3,8 @@ frozen and stopped at seeded random moments, restarting the command after each d
 a scheduler would; then check that no finished work was lost.
 
   python scripts/chaos.py --algo=impala --duration_seconds=120      # a short drill
-  python scripts/chaos.py --algo=impala --duration_seconds=1200 --total_frames=1500000 \
-      --output=chaos.md                                             # docs/reliability.md's
+  python scripts/chaos.py --algo=impala --duration_seconds=1200 --total_frames=6000000 \
+      --target_return=0.8 --mean_gap_seconds=60 --seed=0            # docs/reliability.md's
 
 Faults: `kill -9` of an actor, SIGSTOP of an actor (IMPALA), `kill -9` of the main
 process during a checkpoint write, `kill -9` of it at any moment, SIGTERM. At the end it

@@ -71,6 +71,7 @@ def main(argv):
                   models=models, net=policy.metadata["net"],
                   algo=policy.metadata["algo"], trained_frames=policy.metadata["frames"],
                   protocol=f"{env.protocol}; {'greedy' if FLAGS.greedy else 'sampled'} actions")
+    check_not_another_models(output, read_json_record(output), models)  # still ours?
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{game}: mean {result['mean']:.2f} (std {result['std']:.2f}, median "
           f"{result['median']:.2f}) over {result['episodes']} games, {result['frames']:,} "

@@ -48,7 +48,7 @@ def main(argv):
         output_dir = (default_output(paths[0], "faithfulness")[0] if len(paths) == 1
                       else "faithfulness")
     probe_writable(output_dir, f"--output_dir {output_dir}")
-    lock_enclosing_run(output_dir)
+    lock_enclosing_run(output_dir, "--output_dir")
     claim_result_dir(output_dir, [model_record(path) for path in paths])
     load_tensorflow()
     from drarl_tf.runtime.export import LoadedPolicy

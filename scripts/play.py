@@ -67,6 +67,7 @@ def main(argv):
     frames, score = play_episode(policy, env, FLAGS.max_steps, FLAGS.greedy, FLAGS.seed,
                                  FLAGS.mask)
     env.close()
+    check_not_another_models(output, _recorded(output), models)  # still ours after playing?
     path = write_gif(frames, output, fps=FLAGS.fps, comment=json.dumps({"models": models}))
     print(f"{len(frames)} frames, score {score:g}; written to {path}")
 

@@ -76,7 +76,7 @@ def main(argv):
     sources, default_dir = _sources()
     output_dir = FLAGS.output_dir or default_dir
     probe_writable(output_dir, f"--output_dir {output_dir}")
-    lock_enclosing_run(output_dir)  # figures in a run directory: one writer at a time
+    lock_enclosing_run(output_dir, "--output_dir")  # figures in a run: one writer at a time
     claim_result_dir(output_dir, [model_record(path) for path in sources])
     load_tensorflow()
     from drarl_tf.viz.figures import explain_game, load_models

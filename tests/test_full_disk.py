@@ -117,6 +117,17 @@ def test_a_milestone_cut_short_is_removed_and_the_index_names_only_complete_ones
     assert index["1"]["frames"] >= FRAMES  # rewritten by the resumed history
 
 
+def test_tables_on_a_read_only_filesystem_is_one_line(tmpfs):
+    tmpfs.mount(1 << 20)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs.path)], check=True)
+    out = subprocess.run([sys.executable, str(SCRIPTS / "tables.py"), "--experiment=ppo5",
+                          "--runs=.", f"--output_dir={tmpfs.path / 'report'}"],
+                         capture_output=True, text=True, timeout=120)
+    errors = _error_lines(out)
+    assert out.returncode == 2 and len(errors) == 1 and "Traceback" not in out.stderr
+    assert "cannot write --output_dir" in errors[0] and "Read-only file system" in errors[0]
+
+
 def test_a_complete_checkpoint_the_index_does_not_list_yet_is_used(tmp_path):
     step = tf.Variable(0)
     checkpointer = Checkpointer(tmp_path, step=step)

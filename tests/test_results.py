@@ -104,6 +104,12 @@ def test_the_owning_run_of_a_model(tmp_path):
     assert results.owning_run(DEMO) is None  # its metadata names a run on another machine
     assert results.default_output(DEMO, "eval.json")[0] == Path("eval-demo-impala-drarl-Catch.json")
     assert results.default_output(run / "saved_model", "viz")[0] == run.resolve() / "viz"
+    # An older checkpoint's export inside the run is not the run's own model: its result
+    # is named for it, so the run's eval.json (the score tables.py reads) stays the run's.
+    older = run / "saved_model-4000"
+    shutil.copytree(_other_weights(tmp_path / "o"), older)
+    assert results.default_output(older, "eval.json")[0] == (
+        run.resolve() / "eval-saved_model-4000.json")
 
 
 def test_play_records_its_model_in_the_gif_and_keeps_another_models_gif(tmp_path):

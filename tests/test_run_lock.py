@@ -73,6 +73,7 @@ def test_a_filesystem_without_locks_is_said_and_the_command_goes_on(tmp_path, mo
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert lock.acquire(tmp_path / "run") is False
+    assert lock.acquire(tmp_path / "run") is False  # a trainer asks twice: said once
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("note: ") and "without file locks" in err[0]
 
@@ -94,6 +95,11 @@ def test_the_same_command_started_twice_has_one_writer(tmp_path):
     checkpoints = sorted((tmp_path / "a2c-impala-Catch-s0" / "checkpoints").glob("*.index"))
     assert [p.name for p in checkpoints] == ["ckpt-400.index"]
     assert len(list((tmp_path / "a2c-impala-Catch-s0" / "tb").glob("events.*"))) == 1
+    # The winner exited cleanly: its lock is given back, and the next command (here a
+    # resume of the finished run) takes it without a word about a crashed writer.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "taking over" not in again.stderr and "warning" not in again.stderr
 
 
 def test_evaluate_into_a_run_that_is_training_is_refused_and_readers_are_not(tmp_path):
@@ -111,6 +117,7 @@ def test_evaluate_into_a_run_that_is_training_is_refused_and_readers_are_not(tmp
                               f"--saved_model={run / 'saved_model'}", "--episodes=2"],
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 2 and f"pid {holder.pid}" in out.stderr, out.stderr[-2000:]
+        assert "or give --output outside the run" in out.stderr
         assert time.monotonic() - start < 60
         assert not (run / "eval.json").exists()
         tables = subprocess.run([sys.executable, str(SCRIPTS / "tables.py"),

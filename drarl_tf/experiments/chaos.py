@@ -249,12 +249,17 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
         outcome.done_at = elapsed()
         outcomes.append(outcome)
         if died:
-            outcome.newest_checkpoint = max(complete_checkpoints(run_dir), default=0)
             try:
                 command.wait(120)
             except subprocess.TimeoutExpired:
                 command.proc.kill()
                 problems.append(f"{fault.kind} at {fault.at:.0f} s: the command did not exit")
+            # What the dead command left: its frames (a SIGTERM's final line) and the
+            # newest checkpoint on disk (a SIGTERM's last one included), which the restart
+            # must not resume before.
+            outcome.frames_before = max(outcome.frames_before, command.frames,
+                                        command.done[0] if command.done else 0)
+            outcome.newest_checkpoint = max(complete_checkpoints(run_dir), default=0)
             _check_no_orphans(pids_seen, problems)
             if command.done is not None and not command.done[0] < total_frames:
                 break
@@ -282,6 +287,20 @@ def _fps(command: _Command) -> float:
     rates = [float(m.group(1).replace(",", "")) for line in command.lines[-5:]
              if (m := re.search(r"\| ([\d,.]+) fps", line))]
     return rates[-1] if rates else float("nan")
+
+
+def _actors(main: int) -> list[int]:
+    """The actor processes of a training command: its children that multiprocessing
+    spawned to run an actor (not its resource tracker)."""
+    found = []
+    for pid in _children(main):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            found.append(pid)
+    return found
 
 
 def _identity(pid: int) -> tuple[int, str] | None:
@@ -312,7 +331,7 @@ def _inject(fault: Fault, command: _Command, run_dir: Path, rng, outcome: FaultO
     """Applies `fault`; returns whether the main process was made to die."""
     main = command.proc.pid
     if fault.kind in ACTOR_FAULTS:
-        actors = _children(main)
+        actors = _actors(main)
         if not actors:
             outcome.note = "no actor process found"
             return False

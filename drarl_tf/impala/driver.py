@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,15 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         "impala", config if worker.is_chief else dataclasses.replace(
             config, logdir=str(Path(config.logdir) / f"worker{worker.index}")),
         spec, learner.model, learner.optimizer, export_model=worker.is_chief)
+    try:
+        return _run(config, env_fn, spec, learner, worker, session, frames_per_update)
+    finally:
+        session.release_lock()  # close() gives it back; a failed run, here
+
+
+def _run(config: ImpalaConfig, env_fn, spec, learner: Learner, worker, session,
+         frames_per_update: int) -> TrainResult:
+    """The run of an opened session: actors, the learner loop, the final checkpoint."""
     if worker.num_workers > 1:
         learner.broadcast_from_chief(session.counters)  # the chief's resumed state
         session.counters_set()
@@ -141,6 +149,4 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         if server is not None:
             server.close()
         pool.close()
-        if sys.exc_info()[0] is not None:  # a failed run: another command may write there now
-            session.release_lock()
     return session.close()

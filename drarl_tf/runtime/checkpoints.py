@@ -132,12 +132,17 @@ class Milestones:
             return []
         for key in gone:
             del self.index[key]
-        self._write_index()
         names = sorted({v["path"] for v in gone.values()}
                        - {v["path"] for v in self.index.values()})
-        for name in names:
-            for path in self.directory.glob(f"{name}.*"):
-                path.unlink(missing_ok=True)
+        try:
+            self._write_index()
+            for name in names:
+                for path in self.directory.glob(f"{name}.*"):
+                    path.unlink(missing_ok=True)
+        except OSError as e:
+            print(f"warning: could not update {self.directory / self.INDEX} "
+                  f"({io_error_reason(e)}); it may still name {', '.join(names)}, from "
+                  "training that was lost", file=sys.stderr, flush=True)
         return names
 
     def _write_index(self) -> None:

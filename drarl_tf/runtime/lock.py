@@ -12,11 +12,14 @@ warning that says so. Where the filesystem cannot lock (some network filesystems
 `note:` line says that the run directory is unguarded and the command goes on.
 
 Within one process the lock is re-entrant (a trainer that exports, a test that trains
-twice): only another process is another writer.
+twice): only another process is another writer. A process that exits normally (an
+error included) gives back every lock it holds, so only a killed or crashed process
+leaves its name behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import json
@@ -33,6 +36,7 @@ LOCK_FILE = ".lock"
 _NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 _held: dict[Path, list] = {}  # lock file -> [fd, depth], this process's
+_unlockable: set[Path] = set()  # lock files on filesystems without flock (said once)
 
 
 def _holder_text(info: dict) -> str:
@@ -51,12 +55,23 @@ def _read_holder(path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
-def acquire(run_dir, what: str = "") -> bool:
+def _release_all() -> None:
+    """At a normal exit: every lock this process holds given back as released."""
+    for path in list(_held):
+        _held[path][1] = 1
+        release(path.parent)
+
+
+atexit.register(_release_all)
+
+
+def acquire(run_dir, what: str = "", hint: str = "") -> bool:
     """Takes the writer's lock of `run_dir` (created if needed) for this process.
 
     Returns False when the filesystem cannot lock (said in one note line), True
     otherwise. Raises DrarlError naming the holder when another live process has it.
-    `what`: this writer in a few words (shown to a second writer), default the command.
+    `what`: this writer in a few words (shown to a second writer), default the command;
+    `hint`: what the refused command can do instead, added to its error line.
     """
     import fcntl
 
@@ -65,6 +80,8 @@ def acquire(run_dir, what: str = "") -> bool:
     if path in _held:
         _held[path][1] += 1
         return True
+    if path in _unlockable:
+        return False
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -80,9 +97,10 @@ def acquire(run_dir, what: str = "") -> bool:
             os.close(fd)
             raise DrarlError(f"{run_dir} is in use by another writer: "
                              f"{_holder_text(_read_holder(path))}; wait for it to finish "
-                             "or stop it (a run directory has one writer)") from None
+                             f"or stop it{hint} (a run directory has one writer)") from None
         os.close(fd)
         if e.errno in _NO_LOCKING:
+            _unlockable.add(path)
             print(f"note: {run_dir} is on a filesystem without file locks ({e.strerror}): "
                   "nothing stops another command from writing there at the same time",
                   file=sys.stderr, flush=True)
@@ -96,8 +114,9 @@ def acquire(run_dir, what: str = "") -> bool:
               file=sys.stderr, flush=True)
     me = {"pid": os.getpid(), "host": host, "since": time.time(),
           "command": what or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+    with contextlib.suppress(OSError):  # who holds it is for people: a full disk may say no
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
     _held[path] = [fd, 1]
     return True
 
@@ -143,10 +162,11 @@ def enclosing_run(path) -> Path | None:
     return None
 
 
-def lock_enclosing_run(path, what: str = "") -> Path | None:
+def lock_enclosing_run(path, flag: str = "--output") -> Path | None:
     """Takes the writer's lock of the run directory that `path` lies in, if any (see
-    `enclosing_run`); for commands that write a result into a run. Returns that run."""
+    `enclosing_run`); for commands that write a result into a run (`flag`: the option
+    that puts it elsewhere, named in a refusal). Returns that run."""
     run = enclosing_run(path)
     if run is not None:
-        acquire(run, what)
+        acquire(run, hint=f", or give {flag} outside the run")
     return run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 NO_GAME = "- (no game finished yet)"
+
+
+_REWRITE = ".drarl-rewrite"  # suffix of an event file's copy being rewritten
 
 
 def read_events(path) -> tuple[list, bool]:
@@ -36,19 +40,31 @@ def drop_steps_after(tb_dir, step: int) -> int:
     """Rewrites the event files of `tb_dir` without the events logged past `step` (a
     resumed run's abandoned history: the work after its checkpoint), and without a
     record cut short by a kill, so that TensorBoard shows one history. Returns how many
-    events were dropped."""
+    events were dropped. If a file cannot be rewritten (a full disk), a warning says
+    that TensorBoard may show the lost steps too, and the run goes on."""
     dropped = 0
-    for path in sorted(Path(tb_dir).glob("events.out.tfevents.*")):
+    tb_dir = Path(tb_dir)
+    for stale in tb_dir.glob(f"*{_REWRITE}"):  # a rewrite cut short
+        stale.unlink(missing_ok=True)
+    for path in sorted(tb_dir.glob("events.out.tfevents.*")):
         events, truncated = read_events(path)
         keep = [e for e in events if e.step <= step or e.HasField("file_version")]
         if len(keep) == len(events) and not truncated:
             continue
+        # Named without "tfevents": TensorBoard must never read the half-written copy.
+        tmp = tb_dir / f".{path.name.replace('tfevents', 'events')}{_REWRITE}"
+        try:
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for event in keep:
+                    writer.write(event.SerializeToString())
+            os.replace(tmp, path)
+        except (OSError, tf.errors.OpError) as e:
+            tmp.unlink(missing_ok=True)
+            print(f"warning: could not remove the logs past {step:,} frames from {path} "
+                  f"({getattr(e, 'strerror', None) or type(e).__name__}); TensorBoard may show "
+                  "the lost steps beside the resumed ones", file=sys.stderr, flush=True)
+            continue
         dropped += len(events) - len(keep)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for event in keep:
-                writer.write(event.SerializeToString())
-        os.replace(tmp, path)
     return dropped
 
 

@@ -97,13 +97,20 @@ def model_label(path) -> str:
 
 def default_output(saved_model, filename: str) -> tuple[Path, str]:
     """(where a one-model result named `filename` goes, why): `<run>/<filename>` for a
-    model of a run, else `./<stem>-<model><suffix>` in the current directory."""
+    run's own model (its `saved_model/`, or the same weights), `<run>/<stem>-<model>
+    <suffix>` for another model inside a run (an older checkpoint's export: the run's
+    own `eval.json` is the score tables.py reads), else `./<stem>-<model><suffix>`."""
     run = owning_run(saved_model)
-    if run is not None:
-        return run / filename, f"in the model's run directory {run}"
     stem, dot, suffix = filename.partition(".")
     name = f"{stem}-{model_label(saved_model)}{dot}{suffix}"
-    return Path(name), "in the current directory: the model is in no run directory"
+    if run is None:
+        return Path(name), "in the current directory: the model is in no run directory"
+    own = run / "saved_model"
+    if Path(saved_model).resolve() == own or ((own / "saved_model.pb").is_file() and
+                                              model_record(own)["fingerprint"]
+                                              == model_record(saved_model)["fingerprint"]):
+        return run / filename, f"in the model's run directory {run}"
+    return run / name, f"in the run directory {run}, named for this model (not the run's own)"
 
 
 def same_models(recorded: list[dict], current: list[dict]) -> bool:
