@@ -21,7 +21,9 @@ def _config(algo, tmp_path, **kw):
                   **SMALL[algo], **kw})
 
 
-@pytest.mark.parametrize("algo", ["a2c", pytest.param("ppo", marks=pytest.mark.slow)])
+# Both slow-marked: IMPALA's few updates on Pong keep Atari in the default run.
+@pytest.mark.parametrize("algo", [pytest.param("a2c", marks=pytest.mark.slow),
+                                  pytest.param("ppo", marks=pytest.mark.slow)])
 def test_atari_smoke_run_logs_finite_losses(tmp_path, algo):
     config = _config(algo, tmp_path, game="Pong", total_frames=3000)
     result = ALGOS[algo][1](config)

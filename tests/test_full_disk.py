@@ -98,6 +98,7 @@ def test_a_disk_full_at_the_final_checkpoint_resumes_from_the_last_milestone(siz
     assert (run / "saved_model" / "saved_model.pb").exists()
 
 
+@pytest.mark.slow  # the unit tests below remove partial checkpoints in the default run
 def test_a_milestone_cut_short_is_removed_and_the_index_names_only_complete_ones(sizes, tmpfs):
     before_final, checkpoint, milestone = sizes
     # The last milestone (at 100 %) does not fit: TensorFlow leaves a partial _temp.

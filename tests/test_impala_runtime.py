@@ -223,6 +223,7 @@ def test_two_workers_train_one_run_and_stop_together(tmp_path):
                                    rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # 28 s; the multi-worker update itself stays in the default run
 def test_a_lost_worker_stops_the_chief_with_one_line_and_a_checkpoint(tmp_path):
     chief, other = _start_workers(tmp_path, 10_000_000, "--collective_timeout_seconds=20",
                                   "--log_interval_seconds=0.5")

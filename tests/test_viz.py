@@ -206,7 +206,7 @@ def test_visualize_compares_two_models_on_the_same_states(tmp_path):
     models = [LoadedPolicy(shipped), LoadedPolicy(other)]
     obs = make_vector_env("Catch", 1, training=False).reset(seed=0)
     rows = []
-    labels = ["impala-drarl-Catch-s0 (drarl, 150,400 frames)", "impala (impala, 0 frames)"]
+    labels = ["demo-impala-drarl-Catch (drarl, 150,400 frames)", "impala (impala, 0 frames)"]
     assert f"(rows: {', '.join(labels)})" in out.stdout  # the run's name (or directory) first
     for label, policy in zip(labels, models, strict=True):
         served = policy(obs)
