@@ -209,6 +209,7 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
         return _Command(argv, log)
 
     command = launch()
+    rate = float("nan")  # the run's last known frames/s (a fresh command may not show one)
     pending = list(faults)
     awaiting_restart: FaultOutcome | None = None
     while True:
@@ -244,7 +245,8 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
         fault = pending.pop(0)
         outcome = FaultOutcome(fault, elapsed(), command.frames,
                                max(complete_checkpoints(run_dir), default=0))
-        outcome.fps = _fps(command)
+        outcome.fps = _fps(command, default=rate)
+        rate = outcome.fps
         died = _inject(fault, command, run_dir, rng, outcome)
         outcome.done_at = elapsed()
         outcomes.append(outcome)
@@ -283,10 +285,12 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
     return DrillReport(outcomes, starts, wall, final_frames, final_return, problems)
 
 
-def _fps(command: _Command) -> float:
-    rates = [float(m.group(1).replace(",", "")) for line in command.lines[-5:]
+def _fps(command: _Command, default: float = float("nan")) -> float:
+    """The command's latest fps figure; `default` (the previous command's) before its
+    first rate."""
+    rates = [float(m.group(1).replace(",", "")) for line in command.lines[-20:]
              if (m := re.search(r"\| ([\d,.]+) fps", line))]
-    return rates[-1] if rates else float("nan")
+    return rates[-1] if rates else default
 
 
 def _actors(main: int) -> list[int]:
