@@ -210,6 +210,7 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
 
     command = launch()
     rate = float("nan")  # the run's last known frames/s (a fresh command may not show one)
+    scanned = 0.0  # when the command's processes were last listed
     pending = list(faults)
     awaiting_restart: FaultOutcome | None = None
     while True:
@@ -217,8 +218,11 @@ def run_drill(algo: str, logdir, total_frames: int, target_return: float, durati
             command.proc.kill()
             problems.append(f"the drill ran past its timeout of {timeout:.0f} s")
             break
-        pids_seen.update(i for i in map(_identity, [command.proc.pid,
-                                                    *_children(command.proc.pid)]) if i)
+        due = bool(pending) and elapsed() >= pending[0].at  # a fault: list them first
+        if due or time.monotonic() - scanned > 0.5:  # /proc, not at every tick of the loop
+            scanned = time.monotonic()
+            pids_seen.update(i for i in map(_identity, [command.proc.pid,
+                                                        *_children(command.proc.pid)]) if i)
         if awaiting_restart is not None and command.first_line_at is not None:
             awaiting_restart.resumed_at = command.resumed_at
             awaiting_restart.downtime = command.first_line_at - awaiting_restart.done_at - start

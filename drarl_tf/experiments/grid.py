@@ -14,6 +14,7 @@ from drarl_tf.envs import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
 from drarl_tf.runtime.cli import script_command
+from drarl_tf.runtime.results import read_metadata
 from drarl_tf.runtime.run_dir import export_path, run_name
 
 PAPER_FRAMES = 200_000_000
@@ -115,10 +116,9 @@ def evaluated_frames(logdir: str, cell: Cell) -> int:
 
 def exported_frames(logdir: str, export_dir: str, cell: Cell) -> int:
     """Frames the cell's exported SavedModel was trained for (0 if none)."""
-    path = cell.saved_model(logdir, export_dir) / "assets" / "drarl_metadata.json"
     try:
-        return int(json.loads(path.read_text()).get("frames", 0))
-    except (OSError, ValueError, AttributeError):
+        return int(read_metadata(cell.saved_model(logdir, export_dir)).get("frames", 0))
+    except (TypeError, ValueError):
         return 0
 
 

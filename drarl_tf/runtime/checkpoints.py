@@ -102,8 +102,7 @@ class Checkpointer:
         try:
             return self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as e:
-            for partial in Path(self.directory).glob(f"ckpt-{step}_temp*"):
-                shutil.rmtree(partial, ignore_errors=True)  # TensorFlow leaves it behind
+            remove_partial_checkpoints(self.directory)  # TensorFlow leaves its _temp behind
             reason = io_error_reason(e)
             previous = self.manager.latest_checkpoint or "none"
             raise DrarlError(f"could not write checkpoint ckpt-{step} in {self.directory} "

@@ -27,8 +27,7 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import checkpoint_prefixes, nonfinite_variables
 from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
-
-METADATA_FILE = "drarl_metadata.json"
+from drarl_tf.runtime.results import METADATA_FILE, read_metadata
 
 
 def run_metadata(env_spec, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
@@ -119,8 +118,8 @@ def check_export_target(path, run_dir: str | None = None, own: bool = False) -> 
     if path.exists() and not path.is_dir():
         raise DrarlError(f"cannot write a SavedModel to {path}: it is a file")
     if path.is_dir() and any(path.iterdir()) and not own:
-        previous = _export_metadata(path)
-        if previous is None:
+        previous = read_metadata(path)
+        if not previous:
             raise DrarlError(f"{path} already exists and is not a drarl_tf SavedModel; "
                              "refusing to replace it: choose another output directory")
         if run_dir is None or previous.get("run_dir") != run_dir:
@@ -130,13 +129,6 @@ def check_export_target(path, run_dir: str | None = None, own: bool = False) -> 
                              "or delete that one")
     probe_writable(path.parent, f"a SavedModel to {path}")
     return path
-
-
-def _export_metadata(path: Path) -> dict | None:
-    try:
-        return json.loads((path / "assets" / METADATA_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def export_saved_model(model, path, obs_shape, metadata: dict, own: bool = False) -> str:

@@ -142,16 +142,6 @@ def release(run_dir) -> None:
     os.close(fd)
 
 
-@contextlib.contextmanager
-def run_dir_lock(run_dir, what: str = ""):
-    """`with run_dir_lock(run):` holds the writer's lock of `run` for the block."""
-    acquire(run_dir, what)
-    try:
-        yield
-    finally:
-        release(run_dir)
-
-
 def enclosing_run(path) -> Path | None:
     """The run directory (one holding config.json) that `path` is or lies in (as a
     run's file, or one directory further down: `<run>/viz/step0.png`), if any."""

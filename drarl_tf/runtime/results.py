@@ -23,7 +23,7 @@ from pathlib import Path
 
 from drarl_tf.errors import DrarlError
 
-METADATA_ASSET = "assets/drarl_metadata.json"
+METADATA_FILE = "drarl_metadata.json"  # a drarl_tf SavedModel's assets/ file (export.py)
 MANIFEST = "drarl_models.json"  # the record of a result directory's models
 
 
@@ -58,7 +58,7 @@ def read_metadata(saved_model) -> dict:
     """A drarl_tf SavedModel's metadata (game, net, run, run_dir...), read without
     TensorFlow; {} if the asset is missing or unreadable."""
     try:
-        data = json.loads((Path(saved_model) / METADATA_ASSET).read_text())
+        data = json.loads((Path(saved_model) / "assets" / METADATA_FILE).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -80,12 +80,15 @@ def owning_run(saved_model, metadata: dict | None = None) -> Path | None:
     if not run_dir or not Path(run_dir).is_dir():
         return None
     run = Path(run_dir).resolve()
-    own = run / "saved_model"
-    if _inside(path, run) or ((own / "saved_model.pb").is_file()
-                              and model_record(own)["fingerprint"]
-                              == model_record(path)["fingerprint"]):
-        return run
-    return None
+    return run if _inside(path, run) or is_runs_own(run, path) else None
+
+
+def is_runs_own(run: Path, saved_model) -> bool:
+    """Whether `saved_model` is `run`'s own export (its `saved_model/`, or the same weights)."""
+    path, own = Path(saved_model).resolve(), run / "saved_model"
+    return path == own or ((own / "saved_model.pb").is_file()
+                           and model_record(own)["fingerprint"]
+                           == model_record(path)["fingerprint"])
 
 
 def model_label(path) -> str:
@@ -105,10 +108,7 @@ def default_output(saved_model, filename: str) -> tuple[Path, str]:
     name = f"{stem}-{model_label(saved_model)}{dot}{suffix}"
     if run is None:
         return Path(name), "in the current directory: the model is in no run directory"
-    own = run / "saved_model"
-    if Path(saved_model).resolve() == own or ((own / "saved_model.pb").is_file() and
-                                              model_record(own)["fingerprint"]
-                                              == model_record(saved_model)["fingerprint"]):
+    if is_runs_own(run, saved_model):
         return run / filename, f"in the model's run directory {run}"
     return run / name, f"in the run directory {run}, named for this model (not the run's own)"
 

@@ -63,27 +63,19 @@ def writer_run_dir(algo: str, config) -> Path:
     return logdir / run_name(algo, config.net, config.game, config.seed)
 
 
-def lock_run_dir(root) -> None:
-    """Creates the run directory `root` and takes its writer's lock for this process
-    (see runtime/lock.py); one line if it cannot be created or another writer holds it."""
-    from drarl_tf.runtime.lock import acquire
-
-    acquire(root)
-
-
 def open_run_dir(logdir: str, name: str, config) -> RunDir:
     """Creates (or reopens, to resume) `logdir/name` and writes `config.json` atomically.
 
     A resumed run must have been started with the same config, apart from
     `RESUMABLE_CHANGES`; anything else is refused with one line.
     """
+    from drarl_tf.runtime.lock import acquire, release
+
     run = RunDir(Path(logdir) / name)
-    lock_run_dir(run.root)  # one writer: before anything is written
+    acquire(run.root)  # one writer (it creates the directory): before anything is written
     try:
         _write_config(run, config)
     except BaseException:
-        from drarl_tf.runtime.lock import release
-
         release(run.root)
         raise
     return run
