@@ -64,11 +64,13 @@ setup(
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "ray": ["ray>=2.9"],
+        # MinAtar's five games (--game=MinAtarBreakout, ...; scripts/reproduce.py --experiment=minatar)
+        "minatar": ["minatar==1.0.15"],
         # scripts/benchmark.py --mode=torch_ppo: the PyTorch (Stable-Baselines3) reference
         "compare": ["torch>=2.8", "stable-baselines3>=2.7", "pandas<3",
                     "opencv-python-headless>=4.8"],
         # scripts/faithfulness.py's deletion curve is checked against Quantus's
         "explain": ["quantus>=0.6,<0.7"],
-        "test": ["pytest>=8", "ruff>=0.6", "ray>=2.9", "quantus>=0.6,<0.7"],
+        "test": ["pytest>=8", "ruff>=0.6", "ray>=2.9", "quantus>=0.6,<0.7", "minatar==1.0.15"],
     },
 )

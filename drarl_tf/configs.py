@@ -19,6 +19,7 @@ import functools
 import importlib.util
 import math
 
+from drarl_tf.envs.minatar import is_minatar, require_minatar
 from drarl_tf.envs.registry import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.cluster import WorkerInfo, worker_info
@@ -58,7 +59,8 @@ class RunConfig:
 
     net: str = _field("drarl", f"Network: {_one_of(NET_NAMES)} (any case, '-' for '_').")
     game: str = _field(
-        "RoadRunner", "Catch or any ale_py Atari game, e.g. RoadRunner (any case; '_', '-' "
+        "RoadRunner", "Catch, a MinAtar game (e.g. MinAtarBreakout; pip install "
+        "'drarl_tf[minatar]') or any ale_py Atari game, e.g. RoadRunner (any case; '_', '-' "
         "and spaces ignored); --list_games lists them.")
     seed: int = _field(0, f"Seed of numpy, TensorFlow and the envs, in [0, {MAX_SEED}]; "
                        "part of the run directory's name.")
@@ -92,6 +94,10 @@ class RunConfig:
         "scaling); auto: mixed_bfloat16 on a CPU-only machine whose CPU has AMX/AVX512_BF16, "
         "else float32 (config.json records the choice).", PRECISION_CHOICES)
     xla: bool = _field(False, "Compile the loss and gradient computation with XLA.")
+    cpu_threads: int = _field(
+        0, "Threads TensorFlow may use in this process (0: every core). 1 lets two runs "
+        "share a 2-core machine without slowing each other: on small inputs (MinAtar) one "
+        "thread trains almost as fast as two (docs/benchmarks.md).")
     target_return: float | None = _field(
         None, "Stop early once the mean return over the last 100 full games reaches this "
         "(unset: train for total_frames); a resumed run may set or change it.")
@@ -108,6 +114,10 @@ class RunConfig:
         """Every check but the precision's resolution; subclasses extend it."""
         self.net = check_net_name(self.net)
         self.game = check_game(self.game)
+        if is_minatar(self.game):
+            require_minatar(self.game)  # the extra named now, before TensorFlow loads
+        if self.cpu_threads < 0:
+            raise DrarlError(f"cpu_threads must be >= 0 (0: every core), got {self.cpu_threads}")
         if self.precision not in PRECISION_CHOICES:
             raise DrarlError(f"unknown precision '{self.precision}'; choose one of "
                              f"{', '.join(PRECISION_CHOICES)}")

@@ -70,6 +70,11 @@ def main(argv):
     check_not_another_models(output, _recorded(output), models)  # still ours after playing?
     path = write_gif(frames, output, fps=FLAGS.fps, comment=json.dumps({"models": models}))
     print(f"{len(frames)} frames, score {score:g}; written to {path}")
+    from drarl_tf.envs.minatar import object_channels
+    from drarl_tf.viz.overlay import legend
+
+    if object_channels(policy.metadata["game"]):
+        print(legend(object_channels(policy.metadata["game"])))
 
 
 def run():

@@ -130,7 +130,8 @@ COMMON = dict(net="drarl", game="RoadRunner", seed=0, total_frames=200_000_000,
               discount=0.99, reward_clip=1.0, logdir="runs", export_dir="",
               checkpoint_minutes=10.0, log_interval_seconds=10.0,
               image_every_frames=1_000_000, milestone_fractions=(0.0, 0.36, 0.72, 1.0),
-              on_nonfinite="stop", precision="float32", xla=False, target_return=None)
+              on_nonfinite="stop", precision="float32", xla=False, cpu_threads=0,
+              target_return=None)
 DEFAULTS = {
     ImpalaConfig: dict(COMMON, num_actors=2, envs_per_actor=16, unroll_length=20,
                        batch_size=32, learning_rate=6e-4, rmsprop_decay=0.99,

@@ -1,9 +1,10 @@
-"""Environments: Atari by the paper's protocol, Catch, and any gymnasium image env."""
+"""Environments: Atari by the paper's protocol, Catch, MinAtar, and any gymnasium image env."""
 
 from drarl_tf.envs.atari import AtariVecEnv, atari_games, rom_id
 from drarl_tf.envs.base import EpisodeTracker, VecEnv, VecStep
 from drarl_tf.envs.catch import CatchVectorEnv, make_catch_env
 from drarl_tf.envs.gym_adapter import GymnasiumVecEnv, check_image_spaces
+from drarl_tf.envs.minatar import MINATAR_GAMES, MinAtarVecEnv, require_minatar
 from drarl_tf.envs.registry import CATCH, check_game, game_names, make_vector_env
 from drarl_tf.envs.spec import EnvSpec, as_vec_env, describe, make_env
 
@@ -14,6 +15,8 @@ __all__ = [
     "EnvSpec",
     "EpisodeTracker",
     "GymnasiumVecEnv",
+    "MINATAR_GAMES",
+    "MinAtarVecEnv",
     "VecEnv",
     "VecStep",
     "as_vec_env",
@@ -25,5 +28,6 @@ __all__ = [
     "make_catch_env",
     "make_env",
     "make_vector_env",
+    "require_minatar",
     "rom_id",
 ]

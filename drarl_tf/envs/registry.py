@@ -1,4 +1,5 @@
-"""Game names -> vector envs: `Catch` (in the package) and every Atari game of ale_py."""
+"""Game names -> vector envs: `Catch` (in the package), every Atari game of ale_py and
+the five MinAtar games (the optional extra `minatar`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 from drarl_tf.envs.atari import AtariVecEnv, atari_games
 from drarl_tf.envs.base import VecEnv
 from drarl_tf.envs.catch import make_catch_env
+from drarl_tf.envs.minatar import MINATAR_GAMES, MinAtarVecEnv
 from drarl_tf.errors import DrarlError
 
 CATCH = "Catch"
@@ -15,7 +17,7 @@ CATCH = "Catch"
 
 def game_names() -> list[str]:
     """Every accepted `--game` value, as `check_game` returns it."""
-    return [CATCH] + sorted(atari_games())
+    return [CATCH] + sorted(MINATAR_GAMES) + sorted(atari_games())
 
 
 def _key(name: str) -> str:
@@ -30,8 +32,8 @@ def _names_by_key() -> dict[str, str]:
 
 @functools.cache
 def check_game(game: str) -> str:
-    """The canonical name of `game` (`Catch`, or the CamelCase Atari name: `roadrunner`,
-    `road_runner` and `Road Runner` are `RoadRunner`), else a one-line DrarlError with the
+    """The canonical name of `game` (`Catch`, `MinAtarBreakout`, or the CamelCase Atari
+    name: `roadrunner`, `road_runner` and `Road Runner` are `RoadRunner`), else a one-line DrarlError with the
     closest names. Every game name given by a user goes through here (cached)."""
     game = str(game)
     names = _names_by_key()
@@ -53,4 +55,6 @@ def make_vector_env(
     game = check_game(game)
     if game == CATCH:
         return make_catch_env(num_envs)
+    if game in MINATAR_GAMES:
+        return MinAtarVecEnv(game, num_envs, training=training)
     return AtariVecEnv(game, num_envs, training=training, num_threads=num_threads)

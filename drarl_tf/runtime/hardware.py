@@ -86,3 +86,26 @@ def precision_hint(precision: str) -> str | None:
     return (f"hint: this CPU has {'/'.join(found)}; --precision=auto (mixed_bfloat16) "
             "trained 1.5-1.7x faster on a 2-core Xeon with AMX, with the same learning on "
             "Catch (docs/benchmarks.md)")
+
+
+def limit_threads(threads: int) -> None:
+    """Lets TensorFlow use `threads` threads in this process (0: leave its default, one per
+    core). Takes effect only before TensorFlow runs its first operation; after that a
+    different setting is said in one warning and the process keeps its threads."""
+    if threads <= 0:
+        return
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    if (threading.get_intra_op_parallelism_threads() == threads
+            and threading.get_inter_op_parallelism_threads() == threads):
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        import warnings
+
+        warnings.warn(f"cpu_threads={threads} not applied: TensorFlow already ran in this "
+                      "process with its own threads (set it before any TensorFlow work)",
+                      stacklevel=2)

@@ -258,6 +258,7 @@ class TrainingSession:
     def _image_summaries(self, obs):
         """The fixed image batch: diverse states of the run's first update, kept in
         `<run>/image_states.npy` so that a resumed run shows the same states."""
+        from drarl_tf.envs.minatar import object_channels
         from drarl_tf.viz.summaries import ImageSummaries, select_diverse_states
 
         path = self.run.root / "image_states.npy"
@@ -271,7 +272,7 @@ class TrainingSession:
             states = select_diverse_states(obs, seed=self.config.seed)
             with contextlib.suppress(OSError):
                 np.save(path, states)
-        return ImageSummaries(self.model, states)
+        return ImageSummaries(self.model, states, objects=object_channels(self.env_spec.name))
 
     def _write_images(self, now: int, obs=None) -> None:
         if self._images is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from drarl_tf.envs import make_vector_env
+from drarl_tf.envs.minatar import object_channels
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.checkpoints import read_milestones
 from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint
@@ -106,7 +107,8 @@ def explain_game(models: list[tuple[str, LoadedPolicy]], steps, output_dir, gree
                    else sample_actions(logits, rng))
         gradients.append(np.abs(player.input_gradient(obs, actions)))
         if t in steps:
-            written += _draw_state(models, obs, out_dir / f"step{t}", scale)
+            written += _draw_state(models, obs, out_dir / f"step{t}", scale,
+                                   object_channels(game))
         step = env.step(actions)
         obs = step.obs
         if (step.terminated[0] or step.truncated[0]) and t < steps[-1]:
@@ -125,7 +127,7 @@ def explain_game(models: list[tuple[str, LoadedPolicy]], steps, output_dir, gree
     return written
 
 
-def _draw_state(models, obs, stem: Path, scale: int) -> list[str]:
+def _draw_state(models, obs, stem: Path, scale: int, objects=()) -> list[str]:
     from PIL import Image
 
     rows = []
@@ -134,7 +136,7 @@ def _draw_state(models, obs, stem: Path, scale: int) -> list[str]:
         greedy = np.argmax(out["policy_logits"], -1).astype(np.int32)
         masks = {name: out[name][0] for name in policy.mask_names}
         rows.append((label, masks, policy.grad_cam(obs, greedy)[0]))
-    image, _, _ = explanation_rows(rows, obs[0], scale)
+    image, _, _ = explanation_rows(rows, obs[0], scale, objects)
     paths = [f"{stem}.png"]
     Image.fromarray(image).save(paths[0])
     for name, mask in rows[0][1].items():

@@ -18,6 +18,46 @@ def upsample_bilinear(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     return top * (1 - wy) + bottom * wy
 
 
+# One colour per object channel (MinAtar), on black; a cell holding several objects shows
+# the highest channel's (as MinAtar's own display does). Ten distinct hues cover its games.
+OBJECT_COLOURS = np.array([
+    (255, 255, 255), (255, 64, 64), (64, 160, 255), (255, 200, 0), (64, 220, 64),
+    (255, 96, 255), (0, 230, 230), (255, 140, 40), (160, 120, 255), (190, 190, 120),
+], np.uint8)
+COLOUR_NAMES = ("white", "red", "blue", "yellow", "green", "pink", "cyan", "orange", "violet",
+                "khaki")
+
+
+def legend(channels) -> str:
+    """`objects: paddle white, ball red, ...` for the object channels drawn by
+    `object_picture` (empty for a frame stack)."""
+    if not channels:
+        return ""
+    return "objects: " + ", ".join(f"{name} {COLOUR_NAMES[k % len(COLOUR_NAMES)]}"
+                                   for k, name in enumerate(channels))
+
+
+def object_picture(obs: np.ndarray) -> np.ndarray:
+    """RGB uint8 `[H, W, 3]` of object channels `[H, W, C]` (0 or 255): channel k in
+    `OBJECT_COLOURS[k]`, empty cells black."""
+    on = np.asarray(obs) > 127
+    c = on.shape[-1]
+    top = c - 1 - np.argmax(on[..., ::-1], axis=-1)  # the highest channel present
+    picture = OBJECT_COLOURS[top % len(OBJECT_COLOURS)]
+    picture[~on.any(-1)] = 0
+    return picture
+
+
+def picture(obs: np.ndarray, objects=(), newest: bool = False) -> np.ndarray:
+    """RGB uint8 `[H, W, 3]` of one observation `[H, W, C]`: object channels in colour
+    (`objects`: their names, MinAtar; see `legend`), else a frame stack in grey: its newest frame (`newest`) or
+    all of it as an afterimage."""
+    if objects:
+        return object_picture(obs)
+    grey = np.asarray(obs)[..., -1] if newest else afterimage(obs)
+    return np.repeat(grey[..., None], 3, -1)
+
+
 def afterimage(obs: np.ndarray) -> np.ndarray:
     """An `[H, W, C]` frame stack as one grey frame, older frames fainter (paper Fig. 6)."""
     obs = obs.astype(np.float32)

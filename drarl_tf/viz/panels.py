@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from drarl_tf.viz.overlay import afterimage
+from drarl_tf.viz.overlay import legend, picture
 from drarl_tf.viz.scale import (
     CHAR_WIDTH,
     MASK_RANGE,
     bar_width,
     compose,
     fmt,
-    grey_tile,
     heat_tile,
     labelled_bar,
+    picture_tile,
 )
 
 MASK_BAR = "attention mask"
@@ -42,9 +42,12 @@ def row_footer(label: str, masks: dict, cam: np.ndarray | None) -> str:
 
 
 def explanation_rows(rows: list[tuple[str, dict, np.ndarray | None]], obs: np.ndarray,
-                     scale: int) -> tuple[np.ndarray, list[list[tuple]], list[str]]:
+                     scale: int, objects=()
+                     ) -> tuple[np.ndarray, list[list[tuple]], list[str]]:
     """One row per model (or checkpoint) on the same observation `[H, W, C]`:
-    the frame stack (afterimage), each attention mask (channel mean, absolute [0, 1])
+    the frame stack (afterimage; with `objects`, the names of MinAtar's object channels,
+    those in colour, named in the footer),
+    each attention mask (channel mean, absolute [0, 1])
     and Grad-CAM (0 to the largest value over the rows).
 
     Args:
@@ -58,7 +61,7 @@ def explanation_rows(rows: list[tuple[str, dict, np.ndarray | None]], obs: np.nd
     names = sorted({name for _, masks, _ in rows for name in masks})
     cams = [cam for _, _, cam in rows if cam is not None]
     cam_max = max([float(np.max(c)) for c in cams] + [1e-12])
-    frame = grey_tile(afterimage(obs), height, width)
+    frame = picture_tile(picture(obs, objects), height, width)
     blank = np.full((height, width, 3), 255, np.uint8)
     tiles, footer = [], []
     for label, masks, cam in rows:
@@ -73,6 +76,8 @@ def explanation_rows(rows: list[tuple[str, dict, np.ndarray | None]], obs: np.nd
     bars = [(f"{MASK_BAR} (absolute)", *MASK_RANGE)] if names else []
     if cams:
         bars.append((f"{CAM_BAR} (shared by the rows)", 0.0, cam_max))
+    if objects:
+        footer.append(legend(objects))
     image, boxes = compose(tiles, titles, [label for label, _, _ in rows], footer, bars)
     return image, boxes, titles
 
@@ -99,7 +104,8 @@ def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title
     min (bottom) and max (top)]).
 
     Args:
-      frames: uint8 `[N, H, W]`, the newest frame of each state.
+      frames: uint8 `[N, H, W]`, the newest frame of each state, or RGB `[N, H, W, 3]`
+        pictures (see `overlay.picture`).
       maps: `[N, h, w]`, one map per state.
       lo, hi: the scale of the second column (the colour bar right of the grid).
       stretched: add the stretched column and its per-state bars.
@@ -116,7 +122,7 @@ def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title
     bar_w = max(bar_width(a, b) for a, b in spans) + CHAR_WIDTH if stretched and spans else 0
     rows, footer = [], []
     for n, (frame, heat, (a, b)) in enumerate(zip(frames, maps, spans, strict=True)):
-        row = [grey_tile(frame, height, width), heat_tile(heat, height, width, lo, hi)]
+        row = [picture_tile(frame, height, width), heat_tile(heat, height, width, lo, hi)]
         if stretched:
             row += [heat_tile(heat, height, width, a, b), labelled_bar(height, a, b, bar_w)]
             footer.append(f"state {n}: min {fmt(a)}, max {fmt(b)} (stretched: its own bar)")
@@ -127,11 +133,11 @@ def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title
 
 
 def mask_frame(frame: np.ndarray, mask: np.ndarray, name: str, height: int = 168) -> np.ndarray:
-    """One video frame: the grey frame `[H, W]` and a channel-mean mask `[h, w]` beside it on
+    """One video frame: the grey frame `[H, W]` (or RGB picture `[H, W, 3]`) and a channel-mean mask `[h, w]` beside it on
     the absolute scale [0, 1], with the colour bar and the mask's range of values."""
     scale = max(1, int(np.ceil(height / frame.shape[0])))
     h, w = frame.shape[0] * scale, frame.shape[1] * scale
-    image, _ = compose([[grey_tile(frame, h, w), heat_tile(mask, h, w, *MASK_RANGE)]],
+    image, _ = compose([[picture_tile(frame, h, w), heat_tile(mask, h, w, *MASK_RANGE)]],
                        ["frame", name], None, [f"values {_range(mask)}"],
                        [("mask", *MASK_RANGE)])
     return image

@@ -68,9 +68,15 @@ def heat_tile(heat: np.ndarray, height: int, width: int, lo: float, hi: float) -
     return to_rgb(resize_nearest(np.asarray(heat, np.float32), height, width), lo, hi)
 
 
-def grey_tile(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A grey uint8 frame `[h, w]` as an RGB tile `[height, width, 3]`."""
-    return np.repeat(resize_nearest(np.asarray(frame), height, width)[..., None], 3, -1)
+def picture_tile(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A grey uint8 frame `[h, w]` or an RGB picture `[h, w, 3]` as an RGB tile
+    `[height, width, 3]` (nearest neighbour)."""
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[..., None], 3, -1)
+    rows = (np.arange(height) * frame.shape[0]) // height
+    cols = (np.arange(width) * frame.shape[1]) // width
+    return frame[rows][:, cols]
 
 
 def colour_bar(height: int, width: int = BAR_WIDTH) -> np.ndarray:

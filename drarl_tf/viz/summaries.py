@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from drarl_tf.networks import mask_output_names
 from drarl_tf.viz.gradcam import float_twin, grad_cam
+from drarl_tf.viz.overlay import picture
 from drarl_tf.viz.panels import batch_grid, channel_grid
 from drarl_tf.viz.scale import MASK_RANGE
 from drarl_tf.viz.statistics import input_gradient_histogram
@@ -91,16 +92,17 @@ class ImageSummaries:
     written for a tag); the step's numbers are in the images and the scalars.
     """
 
-    def __init__(self, model, states: np.ndarray):
+    def __init__(self, model, states: np.ndarray, objects=()):
         self.model = model
         self.obs = np.array(states, np.uint8)
+        self.objects = tuple(objects)  # MinAtar's object channels, drawn in colour
         self.masks = mask_output_names(model)
         self.scale = max(1, int(np.ceil(168 / self.obs.shape[1])))
         self._twin = float_twin(model)
 
     def write(self, writer, step: int) -> None:
         out = self.model(self.obs)
-        frames = self.obs[..., -1]
+        frames = np.stack([picture(o, self.objects, newest=True) for o in self.obs])
         with writer.as_default(step=step):
             for name in self.masks:
                 mask = out[name].numpy()

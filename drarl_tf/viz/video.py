@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from drarl_tf.envs.minatar import object_channels
 from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.rollout import sample_actions
-from drarl_tf.viz.overlay import enlarge
+from drarl_tf.viz.overlay import enlarge, picture
 from drarl_tf.viz.panels import mask_frame
 
 
@@ -24,13 +25,14 @@ def play_episode(policy, env, max_steps: int = 4500, greedy: bool = False, seed:
         valid = ", ".join(policy.mask_names) or "none: this net has no attention"
         raise DrarlError(f"no mask '{mask}' in this model; masks: {valid}")
     rng = np.random.default_rng(seed)
+    objects = object_channels(env.name)  # object channels drawn in colour
     obs = env.reset(seed=seed)
     frames, score = [], 0.0
     for _ in range(max_steps):
         out = policy(obs)
-        grey = obs[0, :, :, -1]
-        frame = (mask_frame(grey, out[mask][0].mean(-1), mask) if mask is not None
-                 else np.repeat(grey[..., None], 3, -1))
+        shown = picture(obs[0], objects, newest=True)
+        frame = (mask_frame(shown, out[mask][0].mean(-1), mask) if mask is not None
+                 else shown)
         frames.append(frame)
         logits = out["policy_logits"]
         actions = np.argmax(logits, -1).astype(np.int32) if greedy else sample_actions(logits, rng)
