@@ -5,12 +5,17 @@
   python scripts/reproduce.py --experiment=a2c5 --games=Catch --frames=20000 --seeds=2 \\
       --eval_episodes=50                                        # a CPU-sized check
   python scripts/reproduce.py --experiment=cpu_pong             # PPO on Pong on a CPU
+  python scripts/reproduce.py --experiment=minatar              # PPO on MinAtar's 5 games,
+      # impala vs drarl, 5 seeds x 500k steps, two runs at once (pip install -e .[minatar])
+  python scripts/reproduce.py --experiment=minatar --nets=impala,drarl,simple_drarl,large_impala
 
 Each cell (game x net x seed) is an ordinary run directory under --logdir; a cell
 already evaluated at --frames is skipped, an unfinished one resumes. The tables
 go to <logdir>/<experiment>.md/.csv and the learning curves to
 <logdir>/<experiment>-curves.png (`scripts/tables.py` rebuilds them).
 """
+
+from pathlib import Path
 
 from absl import flags
 
@@ -32,8 +37,10 @@ flags.DEFINE_integer("seeds", None, "Seeds per game and net (default: the experi
                      "paper's: 3).")
 flags.DEFINE_list("games", None, "Games instead of the experiment's own (e.g. Catch, Pong).")
 flags.DEFINE_list("nets", None, "Nets instead of the experiment's own.")
-flags.DEFINE_integer("parallel", 1, "Runs trained at once.")
-flags.DEFINE_integer("eval_episodes", 200, "Full games per evaluation (the paper: 200).")
+flags.DEFINE_integer("parallel", None, "Runs trained at once (default: the experiment's; "
+                     "1, minatar: 2).")
+flags.DEFINE_integer("eval_episodes", None, "Full games per evaluation (default: the "
+                     "experiment's; the paper's: 200, minatar: 100).")
 flags.DEFINE_string("logdir", "runs", "Where the run directories and tables go.")
 flags.DEFINE_string("export_dir", "", "If set, the runs' SavedModels go to <export_dir>/<run> "
                     "instead of <logdir>/<run>/saved_model.")
@@ -54,28 +61,67 @@ def main(argv):
     seeds = experiment.seeds if FLAGS.seeds is None else FLAGS.seeds
     train_flags = (list(experiment.train_flags) if FLAGS.train_flags is None
                    else FLAGS.train_flags)
+    parallel = experiment.parallel if FLAGS.parallel is None else FLAGS.parallel
+    eval_episodes = (experiment.eval_episodes if FLAGS.eval_episodes is None
+                     else FLAGS.eval_episodes)
     cells = plan(experiment, seeds, frames, FLAGS.games, FLAGS.nets)
     if any(not f.startswith("--") for f in train_flags):
         raise DrarlError(f"--train_flags must look like --name=value, got {train_flags}")
     print(f"{experiment.description}: {len(cells)} runs of {frames:,} frames, "
-          f"{FLAGS.parallel} at a time, logs and tables in {FLAGS.logdir}", flush=True)
+          f"{parallel} at a time, logs and tables in {FLAGS.logdir}", flush=True)
     if FLAGS.dry_run:
         for cell in cells:
             print(" ", " ".join(cell.train_command(FLAGS.logdir, FLAGS.export_dir,
                                                   train_flags)))
         return
-    outcomes = run_grid(cells, FLAGS.logdir, FLAGS.export_dir, FLAGS.eval_episodes,
-                        FLAGS.parallel, train_flags,
-                        log=lambda line: print(line, flush=True))
+    outcomes = run_grid(cells, FLAGS.logdir, FLAGS.export_dir, eval_episodes,
+                        parallel, train_flags, log=lambda line: print(line, flush=True),
+                        eval_flags=experiment.eval_flags)
     names = {c.name for c in cells}
     runs = [r for r in find_runs([FLAGS.logdir]) if r.path.name in names]
-    for path in write_report(experiment, runs, FLAGS.logdir,
-                             bootstrap_reps=FLAGS.bootstrap_reps):
+    nets = tuple(dict.fromkeys(c.net for c in cells))
+    report = dict(bootstrap_reps=FLAGS.bootstrap_reps, nets=nets)
+    explain_error = None
+    if experiment.name == "minatar":
+        extra, explain_error = _minatar_report(cells, runs, nets)
+        report.update(extra)
+    for path in write_report(experiment, runs, FLAGS.logdir, **report):
         print(f"wrote {path}")
+    if explain_error is not None:
+        raise explain_error
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise DrarlError(f"{len(failed)} of {len(cells)} runs failed (the tables hold the "
                          f"others); first: {failed[0].cell.name}: {failed[0].message}")
+
+
+def _minatar_report(cells, runs, nets) -> tuple[dict, DrarlError | None]:
+    """The MinAtar normalisation (random policy, best run) and the explanations of each
+    net on each game (faithfulness table, mask and Grad-CAM figures): `write_report`'s
+    extra arguments, and the error of an explanation step that failed (raised after the
+    report is written)."""
+    from drarl_tf.experiments import minatar_study, tables
+
+    games = list(dict.fromkeys(c.game for c in cells))
+    print("measuring the random policy's scores", flush=True)
+    random = minatar_study.random_scores(games, FLAGS.logdir)
+    scores = tables.scores_by_game([r for r in runs if r.net in nets], "ppo", games)
+    ranges, notes = minatar_study.minmax_ranges(scores, random)
+    extra = "\n" + minatar_study.ranges_markdown(ranges) + "".join(
+        f"\n_{note}_\n" for note in notes)
+    error = None
+    try:
+        for path in minatar_study.explain(cells, FLAGS.logdir, FLAGS.export_dir, nets,
+                                          log=lambda line: print(line, flush=True)):
+            print(f"wrote {path}")
+    except DrarlError as e:
+        error = e
+    table = Path(FLAGS.logdir) / "minatar-faithfulness.md"
+    if table.exists():
+        extra += "\n" + table.read_text()
+    return dict(ranges=ranges, extra_text=extra,
+                ranges_text="MinAtar: min-max between the random policy's mean score and "
+                            "the best score any run reached, per game"), error
 
 
 def run():

@@ -90,7 +90,7 @@ def test_tables_1_and_3_print_the_published_scores_and_runs_without_logs_are_fin
 
 
 def test_the_grids_are_the_papers():
-    assert all(e.in_paper for n, e in EXPERIMENTS.items() if n != "cpu_pong")
+    assert all(e.in_paper for n, e in EXPERIMENTS.items() if n not in ("cpu_pong", "minatar"))
     assert len(plan(EXPERIMENTS["impala10"], 3, 1000)) == 10 * 2 * 3
     assert {c.game for c in plan(EXPERIMENTS["a2c5"], 1, 1)} == set(TABLE2_A2C.scores)
     ablation = plan(EXPERIMENTS["ablation"], 3, 1000)
@@ -151,3 +151,28 @@ def test_a_cell_stopped_at_its_target_return_is_neither_retrained_nor_reevaluate
     assert "already reached the target return" in (run / "train.log").read_text()
     assert (run / "eval.log").read_text().count("$ ") == 1  # evaluated once
     assert evaluated_frames(logdir, cell) == frames
+
+
+def test_the_minatar_study_grid_and_its_normalised_report(tmp_path):
+    from drarl_tf.experiments import aggregate, minatar_study
+
+    study = EXPERIMENTS["minatar"]
+    cells = plan(study, study.seeds, study.frames)
+    assert len(cells) == 5 * 2 * 5 and {c.frames for c in cells} == {500_000}
+    assert study.parallel == 2 and "--cpu_threads=1" in study.train_flags
+    ablation = plan(study, 1, 1, nets=["impala", "drarl", "simple_drarl", "large_impala"])
+    assert len({c.net for c in ablation}) == 4
+    # Min-max between the random policy and the best run, per game; a game where no run
+    # beat random is left out with a note.
+    scores = {"MinAtarBreakout": {"impala": [2.0, 4.0], "drarl": [6.0, 10.0]},
+              "MinAtarFreeway": {"impala": [0.0, 0.1], "drarl": [0.0, 0.2]}}
+    ranges, notes = minatar_study.minmax_ranges(scores, {"MinAtarBreakout": 0.4,
+                                                         "MinAtarFreeway": 0.3})
+    assert ranges == {"MinAtarBreakout": (0.4, 10.0)}
+    assert len(notes) == 1 and "MinAtarFreeway" in notes[0]
+    summary = aggregate.summarise(scores, ["impala", "drarl"], reps=200, ranges=ranges,
+                                  ranges_text="min-max")
+    matrix = summary["_matrices"]["drarl"]
+    np.testing.assert_allclose(matrix[:, 0], [(6 - 0.4) / 9.6, 1.0])
+    assert summary["games"] == ["MinAtarBreakout"]
+    assert "min-max" in aggregate.markdown(summary)

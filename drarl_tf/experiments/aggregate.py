@@ -3,7 +3,9 @@
 Each run's final score is normalised per game: on Atari by the standard random and
 human reference scores, `(score - random) / (human - random)` (0 = random play,
 1 = the human tester); on Catch min-max over its return range [-1, 1] (random play
-is 0.2 there, perfect play 1). Over the normalised `[runs x games]` matrix of each
+is 0.2 there, perfect play 1); on MinAtar, which has no human scores, min-max
+between the random policy's mean score and the best score any run reached (the
+report measures and states both: `ranges`). Over the normalised `[runs x games]` matrix of each
 net, rliable gives the IQM, median, mean and optimality gap (the shortfall below
 1, so lower is better), each with a 95 % stratified bootstrap confidence interval
 (runs resampled within each game), and the probability that a run of one net
@@ -43,15 +45,18 @@ def normaliser(game: str):
     return REFERENCE_SCORES.get(game)
 
 
-def score_matrices(scores: dict, nets) -> tuple[dict, list[str], list[str]]:
+def score_matrices(scores: dict, nets, ranges=None) -> tuple[dict, list[str], list[str]]:
     """`{net: [runs x games] normalised}` from `scores[game][net]` (raw per-seed scores),
-    over the games every net has and that can be normalised. A matrix needs the same
+    over the games every net has and that can be normalised (`ranges`: `{game: (low,
+    high)}` used instead of `normaliser`'s for those games). A matrix needs the same
     number of runs everywhere: every game and net keeps its first N runs, N the fewest
     that any of them has (a note says so when that drops runs).
     Also returns the games used and notes on what was left out."""
+    ranges = dict(ranges or {})
+    span = lambda game: ranges.get(game) or normaliser(game)  # noqa: E731
     notes, games = [], []
     for game, by_net in scores.items():
-        if normaliser(game) is None:
+        if span(game) is None:
             notes.append(f"{game} left out: no random and human reference scores")
         elif not all(by_net.get(net) for net in nets):
             notes.append(f"{game} left out: not every net ({', '.join(nets)}) has runs there")
@@ -67,7 +72,7 @@ def score_matrices(scores: dict, nets) -> tuple[dict, list[str], list[str]]:
     for net in nets:
         columns = []
         for game in games:
-            low, high = normaliser(game)
+            low, high = span(game)
             raw = np.asarray(scores[game][net][:runs], np.float64)
             columns.append((raw - low) / (high - low))
         matrices[net] = np.stack(columns, axis=1)
@@ -127,13 +132,17 @@ def _cell(point, low, high) -> str:
 
 
 def summarise(scores: dict, nets, baseline: str = "impala", treatment: str = "drarl",
-              reps: int = 10_000, seed: int = 0) -> dict:
-    """Everything the report shows, as JSON-ready data."""
+              reps: int = 10_000, seed: int = 0, ranges=None, ranges_text: str = "") -> dict:
+    """Everything the report shows, as JSON-ready data (`ranges`, `ranges_text`: a
+    normalisation other than `normaliser`'s and its description, see `score_matrices`)."""
     nets = [n for n in nets if any(n in by_net for by_net in scores.values())]
-    matrices, games, notes = score_matrices(scores, nets)
+    matrices, games, notes = score_matrices(scores, nets, ranges)
+    ranges = dict(ranges or {})
     summary = {"games": games, "runs_per_game": int(matrices[nets[0]].shape[0]),
                "confidence": CONFIDENCE, "bootstrap_reps": reps, "notes": notes,
-               "normalisation": {g: normaliser(g) for g in games},
+               "normalisation": {g: ranges.get(g) or normaliser(g) for g in games},
+               "normalisation_text": ranges_text or ("Atari: human-normalised; Catch: "
+                                                     "min-max over [-1, 1]"),
                "aggregates": interval_estimates(matrices, reps, seed)}
     if baseline in matrices and treatment in matrices:
         summary["probability_of_improvement"] = {
@@ -156,7 +165,7 @@ def markdown(summary: dict) -> str:
             lines += [f"Only {summary['runs_per_game']} runs per game: bootstrap intervals "
                       "from so few runs are optimistic (they cannot show what other seeds "
                       "would do); 5 or more runs per game make them trustworthy.", ""]
-        lines += [f"Normalised scores (Atari: human-normalised; Catch: min-max over [-1, 1]); "
+        lines += [f"Normalised scores ({summary['normalisation_text']}); "
                   f"[low, high] is the {summary['confidence']:.0%} stratified bootstrap "
                   f"confidence interval ({summary['bootstrap_reps']:,} resamples, rliable). "
                   "Optimality gap: lower is better.", ""]

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from drarl_tf.envs import check_game
+from drarl_tf.envs import MINATAR_GAMES, check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
 from drarl_tf.runtime.cli import script_command
@@ -31,6 +31,9 @@ class Experiment:
     seeds: int = 3
     train_flags: tuple[str, ...] = ()  # passed to every training run unless overridden
     in_paper: bool = True
+    parallel: int = 1  # runs trained at once unless --parallel says otherwise
+    eval_episodes: int = 200  # full games per evaluation unless --eval_episodes says otherwise
+    eval_flags: tuple[str, ...] = ()  # passed to every evaluation
 
 
 EXPERIMENTS = {
@@ -54,6 +57,17 @@ EXPERIMENTS = {
                    frames=10_000_000, seeds=1,
                    train_flags=("--target_return=15", "--precision=auto"),
                    in_paper=False),
+        # Not in the paper: its question on MinAtar's five games, which a 2-core CPU can
+        # answer with seeds and intervals (docs/evidence.md). PPO as in MinAtar PPO
+        # baselines (32 envs x 64 steps, 4 epochs of 4 minibatches, lr 5e-4, clip 0.2);
+        # two runs at once with one TensorFlow thread each (docs/benchmarks.md).
+        Experiment("minatar", "ppo", tuple(MINATAR_GAMES), ("impala", "drarl"),
+                   "PPO on MinAtar's five games, IMPALA net vs DRARL",
+                   frames=500_000, seeds=5,
+                   train_flags=("--num_envs=32", "--unroll_length=64", "--learning_rate=5e-4",
+                                "--clip_ratio=0.2", "--value_clip=0.2", "--precision=auto",
+                                "--cpu_threads=1"),
+                   in_paper=False, parallel=2, eval_episodes=100, eval_flags=("--num_envs=25",)),
     )
 }
 
@@ -87,10 +101,12 @@ class Cell:
         """Where the cell's run writes its SavedModel (see `run_dir.export_path`)."""
         return export_path(Path(logdir) / self.name, export_dir)
 
-    def eval_command(self, logdir: str, export_dir: str, episodes: int) -> list[str]:
+    def eval_command(self, logdir: str, export_dir: str, episodes: int,
+                     extra=()) -> list[str]:
         return [*script_command("evaluate"),
                 f"--saved_model={self.saved_model(logdir, export_dir)}", f"--episodes={episodes}",
-                f"--seed={self.seed}", f"--output={Path(logdir) / self.name / 'eval.json'}"]
+                f"--seed={self.seed}", f"--output={Path(logdir) / self.name / 'eval.json'}",
+                *extra]
 
 
 def plan(experiment: Experiment, seeds: int, frames: int, games=None, nets=None) -> list[Cell]:
@@ -154,7 +170,7 @@ def _last_error(log_path: Path) -> str:
 
 
 def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
-             extra_flags=(), echo=None) -> CellOutcome:
+             extra_flags=(), echo=None, eval_flags=()) -> CellOutcome:
     """Trains (or resumes) `cell`, then evaluates it unless its evaluation is of the
     model just exported (a run that stopped early at `--target_return` is not trained
     or evaluated again); a cell already evaluated at its frame budget is skipped.
@@ -166,7 +182,7 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
     run_dir.mkdir(parents=True, exist_ok=True)
     for what, command in (
             ("train", cell.train_command(logdir, export_dir, extra_flags)),
-            ("eval", cell.eval_command(logdir, export_dir, eval_episodes))):
+            ("eval", cell.eval_command(logdir, export_dir, eval_episodes, eval_flags))):
         if what == "eval" and 0 < exported_frames(logdir, export_dir, cell) == evaluated_frames(
                 logdir, cell):
             break  # the exported model is the one already evaluated
@@ -178,7 +194,8 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
 
 
 def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int = 200,
-             parallel: int = 1, extra_flags=(), log=print) -> list[CellOutcome]:
+             parallel: int = 1, extra_flags=(), log=print,
+             eval_flags=()) -> list[CellOutcome]:
     """Runs every cell, `parallel` at a time; one line per finished cell (and, with
     `parallel=1`, each run's own progress lines). A failed cell does not stop the others."""
     if parallel < 1:
@@ -187,19 +204,19 @@ def run_grid(cells: list[Cell], logdir: str, export_dir: str, eval_episodes: int
         raise DrarlError(f"eval_episodes must be >= 1, got {eval_episodes}")
     for cell in cells:  # every script found (or a clear error) before any thread starts
         cell.train_command(logdir, export_dir, extra_flags)
-        cell.eval_command(logdir, export_dir, eval_episodes)
+        cell.eval_command(logdir, export_dir, eval_episodes, eval_flags)
     done: list[CellOutcome] = []
-    start = time.monotonic()
 
     def work(cell: Cell) -> CellOutcome:
         outcome = run_cell(cell, logdir, export_dir, eval_episodes, extra_flags,
-                           echo=log if parallel == 1 else None)
+                           echo=log if parallel == 1 else None, eval_flags=eval_flags)
         done.append(outcome)
-        elapsed = time.monotonic() - start
         left = len(cells) - len(done)
         ran = [o for o in done if o.status != "skipped"]
-        eta = (f", ETA {elapsed / len(ran) * left / parallel / 60:.0f} min" if ran and left
-               else "")
+        # A cell's mean time, `parallel` cells at once (wall time since the start would
+        # count the cells still running with those done).
+        per_cell = sum(o.seconds for o in ran) / len(ran) if ran else 0.0
+        eta = f", ETA {per_cell * left / parallel / 60:.0f} min" if ran and left else ""
         log(f"[{len(done)}/{len(cells)}] {outcome.status} {cell.name}"
             + (f" in {outcome.seconds:.0f}s" if outcome.status == "done" else "")
             + (f": {outcome.message}" if outcome.message else "") + eta)

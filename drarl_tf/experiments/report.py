@@ -16,19 +16,23 @@ def _games_in_order(experiment: Experiment, runs) -> list[str]:
 
 
 def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "",
-                 bootstrap_reps: int = 10_000) -> list[str]:
+                 bootstrap_reps: int = 10_000, nets=None, ranges=None,
+                 ranges_text: str = "", extra_text: str = "") -> list[str]:
     """Writes `<prefix><experiment>.md`, `.csv`, `-seeds.png` (every run's final score,
     the paper's Fig. 3), the aggregate over games and seeds with confidence intervals
     (`-aggregate.json`, `-intervals.png`, `-profiles.png`; see `aggregate`) and
     `-curves.png` (runs with TensorBoard logs) under `output_dir` from the evaluated
-    `runs` (see `tables.find_runs`) of the experiment's algorithm."""
+    `runs` (see `tables.find_runs`) of the experiment's algorithm and of `nets` (default:
+    the experiment's). `ranges` and `ranges_text` normalise the aggregate (see
+    `aggregate.summarise`); `extra_text` is added to the Markdown (e.g. how)."""
     from drarl_tf.experiments import aggregate
     from drarl_tf.viz.statistics import plot_curve_panels, read_returns
 
-    runs = [r for r in runs if r.algo == experiment.algo and r.net in experiment.nets]
+    nets = tuple(nets or experiment.nets)
+    runs = [r for r in runs if r.algo == experiment.algo and r.net in nets]
     if not runs:
         raise DrarlError(f"no evaluated {experiment.algo} runs of the nets "
-                         f"{', '.join(experiment.nets)} found (each needs an eval.json)")
+                         f"{', '.join(nets)} found (each needs an eval.json)")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{prefix}{experiment.name}"
@@ -43,7 +47,7 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
               f"); scores are each run's evaluation mean (eval.json), mean (std) "
               f"over seeds.\n\n")
     if experiment.name == "ablation":
-        by_net = {n: [s for g in games for s in scores[g].get(n, [])] for n in experiment.nets}
+        by_net = {n: [s for g in games for s in scores[g].get(n, [])] for n in nets}
         paper = TABLE4_ABLATION["scores"] if games == [TABLE4_ABLATION["game"]] else None
         body = tables.ablation_markdown(by_net, ", ".join(games), paper)
         csv_text = "net,mean,std,seeds\n" + "".join(
@@ -59,14 +63,17 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
         csv_text = tables.comparison_csv(rows)
     figure = f"\n![Final score of every run (the paper's Fig. 3)]({stem.name}-seeds.png)\n"
     try:
-        summary = aggregate.summarise(scores, experiment.nets, reps=bootstrap_reps)
+        summary = aggregate.summarise(scores, nets, reps=bootstrap_reps, ranges=ranges,
+                                      ranges_text=ranges_text)
     except DrarlError as e:  # e.g. only games without reference scores
         summary, aggregate_text = None, f"\n## Aggregate over games and seeds\n\n_{e}_\n"
     else:
         aggregate_text = ("\n" + aggregate.markdown(summary) +
                           f"\n![Interval estimates]({stem.name}-intervals.png)\n"
                           f"\n![Performance profiles]({stem.name}-profiles.png)\n")
-    Path(f"{stem}.md").write_text(header + body + figure + aggregate_text)
+    curves = (f"\n![Learning curves per game]({stem.name}-curves.png)\n"
+              if any((r.path / "tb").is_dir() for r in runs) else "")
+    Path(f"{stem}.md").write_text(header + body + figure + aggregate_text + extra_text + curves)
     Path(f"{stem}.csv").write_text(csv_text)
     panels = {}
     for game in games:
@@ -83,7 +90,7 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
                tables.plot_seed_scores(scores, f"{stem}-seeds.png",
                                        f"{experiment.name}: the final score of every run, "
                                        f"{len(runs)} runs",
-                                       nets=experiment.nets)]
+                                       nets=nets)]
     if summary is not None:
         written += aggregate.write(summary, stem)
     if panels:
