@@ -9,6 +9,10 @@
   python scripts/benchmark.py --mode=a2c      # likewise for A2C (and --mode=ppo)
   python scripts/benchmark.py --mode=torch_ppo  # PPO frames/s vs Stable-Baselines3 (PyTorch),
                                                # same net; needs pip install -e .[compare]
+  python scripts/benchmark.py --mode=minatar  # PPO with the MinAtar study's settings: one run
+      # with all cores, one with the study's threads, two at once, and Stable-Baselines3 with
+      # the same settings and IMPALA torso; --game defaults to MinAtarBreakout here;
+      # needs pip install -e '.[compare,minatar]'
 """
 
 import json
@@ -20,11 +24,15 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.runtime.cli import load_tensorflow, start
 from drarl_tf.runtime.hardware import cpu_description
 
+MINATAR_DEFAULT_GAME = "MinAtarBreakout"  # --mode=minatar's game unless --game is given
+
 flags.DEFINE_enum("mode", "all", ["env", "nets", "onednn", "precision", "impala", "scaling", "a2c", "ppo",
-                   "transport", "all", "torch_ppo"],
+                   "transport", "all", "torch_ppo", "minatar"],
                   "What to measure.")
-flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements.")
-flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure.")
+flags.DEFINE_string("game", "Pong", "Atari game for the env and end-to-end measurements; "
+                    f"--mode=minatar: a MinAtar game, {MINATAR_DEFAULT_GAME} unless given.")
+flags.DEFINE_list("nets", ["impala", "drarl"], "Networks to measure (--mode=minatar: impala "
+                  "unless given).")
 flags.DEFINE_integer("num_envs", 32, "Envs for the env benchmark.")
 flags.DEFINE_integer("num_actors", 2, "IMPALA actor processes (end to end).")
 flags.DEFINE_integer("envs_per_actor", 16, "Envs per actor (end to end).")
@@ -121,9 +129,35 @@ def main(argv):
         results["torch_ppo"] = [ours, theirs]
         print(f"\n## PPO on {FLAGS.game}, impala net, 8 envs x 128 steps, 4 epochs x 4 "
               "minibatches (frames/s after one warm-up update)\n\n" + _table([ours, theirs]))
+    if FLAGS.mode == "minatar":  # not in "all": it needs the optional torch packages
+        results["minatar"] = _minatar()
     if FLAGS.output_json:
         with open(FLAGS.output_json, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def _minatar() -> dict:
+    """--mode=minatar: `benchmark.minatar_rates` on --game (MinAtarBreakout unless given)
+    with --nets (impala unless given), in the study's own precision (its train_flags'
+    --precision, not this script's), printed as one table with each row's end-to-end
+    steps/s over SB3's."""
+    from drarl_tf.envs import check_game
+    from drarl_tf.envs.minatar import is_minatar
+    from drarl_tf.experiments import benchmark, torch_reference
+
+    game = check_game(FLAGS.game if FLAGS["game"].present else MINATAR_DEFAULT_GAME)
+    if not is_minatar(game):
+        raise DrarlError(f"--mode=minatar needs a MinAtar game (e.g. {MINATAR_DEFAULT_GAME}), "
+                         f"got {game}")
+    nets = FLAGS.nets if FLAGS["nets"].present else ["impala"]
+    torch_reference.require("minatar")  # before any measurement
+    results = benchmark.minatar_rates(game, nets, FLAGS.seconds)
+    results["table"] = benchmark.minatar_table(results)
+    print(f"\n## PPO on {game}, the MinAtar study's settings ({' '.join(results['train_flags'])}"
+          f"; precision {results['precision']}), SB3 with the same settings and IMPALA torso "
+          f"(steps/s = frames/s; SB3's after one warm-up update); {cpu_description()}\n\n"
+          + _table(results["table"]))
+    return results
 
 
 def run():

@@ -1,13 +1,16 @@
 """Speed measurements: env steps/s, inference and train-step samples/s, IMPALA end to end.
 
-Each rate is measured alone with all cores; ratios are taken between rates
-measured in the same run, since absolute speed on a shared machine drifts.
+Each rate is measured alone with all cores (unless a config's cpu_threads says
+otherwise); ratios are taken between rates measured in the same run, since absolute
+speed on a shared machine drifts. `minatar_rates` measures PPO with the MinAtar study's
+settings, in fresh processes (one or two at once), against Stable-Baselines3.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -17,11 +20,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.configs import PPOConfig
 from drarl_tf.envs import CATCH, check_game, make_vector_env, rom_id
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
+from drarl_tf.runtime.hardware import limit_threads
 from drarl_tf.runtime.rollout import make_policy
 from drarl_tf.runtime.unroll import Unroll
 
@@ -162,10 +167,13 @@ def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> Unroll:
 
 def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     """A2C or PPO: rates alone, the bound 1 / (1/E + 1/I + k/L) with k passes per sample
-    (1 for A2C, num_epochs for PPO), end to end, and the measured share of time per part."""
+    (1 for A2C, num_epochs for PPO), end to end, and the measured share of time per part,
+    all with `config.cpu_threads` TensorFlow threads (set first: it takes effect only in a
+    process where TensorFlow has not run yet)."""
     from drarl_tf import a2c, ppo
 
     module = {"a2c": a2c, "ppo": ppo}[algo]
+    limit_threads(config.cpu_threads)
     T, N = config.unroll_length, config.num_envs
     e, obs_shape, num_actions, fps_per_step = _env_rate(config.game, N, seconds)
     # A2C and PPO act with the learner's own model, so in its precision.
@@ -181,7 +189,7 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     shares = {k_: v for k_, v in result.metrics.items() if k_.startswith("time/")}
     return {
         "algo": algo, "net": config.net, "precision": config.precision, "game": config.game,
-        "num_envs": N,
+        "num_envs": N, "cpu_threads": config.cpu_threads,
         "env_steps_per_s": e, "inference_samples_per_s": i, "train_samples_per_s_per_pass": lr,
         "passes_k": k, "compute_bound_samples_per_s": bound,
         "end_to_end_samples_per_s": end_to_end, "end_to_end_frames_per_s": result.steady_fps,
@@ -190,6 +198,156 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
         "inference_share": shares.get("time/inference_share", float("nan")),
         "update_share": shares.get("time/update_share", float("nan")),
     }
+
+
+def study_overrides(train_flags) -> dict:
+    """PPOConfig field -> value for each of an experiment's `train_flags` (`--name=value`,
+    e.g. `EXPERIMENTS["minatar"].train_flags`), parsed by the training script's own flag
+    definitions; a flag that is no PPOConfig field is one DrarlError line."""
+    from absl import flags
+
+    from drarl_tf.runtime.cli import define_config_flags
+
+    values = flags.FlagValues()
+    define_config_flags(PPOConfig, values)
+    try:
+        extra = values(["study"] + list(train_flags))[1:]
+    except flags.Error as e:
+        raise DrarlError(f"the study's train_flags {list(train_flags)}: {e}") from None
+    if extra:
+        raise DrarlError(f"the study's train_flags must look like --name=value, got {extra}")
+    return {f.name: values[f.name].value for f in dataclasses.fields(PPOConfig)
+            if values[f.name].present}
+
+
+def _study_flags() -> tuple[str, ...]:
+    from drarl_tf.experiments.grid import EXPERIMENTS
+
+    return EXPERIMENTS["minatar"].train_flags
+
+
+def minatar_config(game: str, net: str, train_flags=None, **changes) -> PPOConfig:
+    """The MinAtar study's PPO config for `game` and `net`: its train_flags (default
+    `EXPERIMENTS["minatar"]`'s) as overrides, then `changes` (e.g. cpu_threads=0)."""
+    flags = _study_flags() if train_flags is None else train_flags
+    return PPOConfig(**{**study_overrides(flags), "game": game, "net": net, **changes})
+
+
+def _end_to_end_child(algo: str, config, seconds: float, barrier, send) -> None:
+    """A process of `on_policy_in_processes`: waits for its siblings, then sends
+    (`on_policy_end_to_end`'s row, None) or (None, the error as one line)."""
+    try:
+        barrier.wait(timeout=600)
+        reply = (on_policy_end_to_end(algo, config, seconds), None)
+    except Exception as e:  # reported by the parent
+        reply = (None, f"{type(e).__name__}: {e}")
+    send.send(reply)
+    send.close()
+
+
+def on_policy_in_processes(algo: str, config, seconds: float, processes: int = 1) -> list[dict]:
+    """`on_policy_end_to_end` in `processes` fresh processes (spawn: each imports
+    TensorFlow itself and applies `config.cpu_threads` before it runs) started together
+    and measuring at the same time, as the study's parallel runs train; their rows. A
+    failed or dead process is one DrarlError line, and the others are stopped."""
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
+    children = [ctx.Process(target=_end_to_end_child, args=(algo, config, seconds, barrier, send))
+                for _, send in pipes]
+    for child in children:
+        child.start()
+    for _, send in pipes:
+        send.close()  # so that a child that dies makes its recv() raise EOFError
+    waiting, rows = {receive: i for i, (receive, _) in enumerate(pipes)}, {}
+    try:
+        while waiting:
+            for receive in wait(list(waiting)):
+                i = waiting.pop(receive)
+                try:
+                    rows[i], error = receive.recv()
+                except EOFError:
+                    children[i].join()
+                    error = f"it died (exit code {children[i].exitcode})"
+                if error:
+                    raise DrarlError(f"an end-to-end benchmark process failed: {error}")
+    except BaseException:
+        for child in children:
+            child.terminate()
+        raise
+    finally:
+        for child in children:
+            child.join()
+    return [rows[i] for i in range(processes)]
+
+
+def minatar_rates(game: str, nets, seconds: float, timed_rollouts: int = 2,
+                  train_flags=None, **changes) -> dict:
+    """PPO with the MinAtar study's settings (`minatar_config`; `changes` on top, e.g. a
+    smaller run for a test): Stable-Baselines3 with the same settings and IMPALA torso
+    (its own process, no TensorFlow), then per net drarl_tf's `on_policy_end_to_end` in
+    fresh processes: one run with all cores, one run with the study's cpu_threads, and
+    two such runs at once. Needs torch and SB3 (`torch_reference.require("minatar")`)."""
+    from drarl_tf.experiments import torch_reference
+
+    flags = _study_flags() if train_flags is None else train_flags
+    base = minatar_config(game, nets[0], flags, **changes)
+    results = {"game": base.game, "train_flags": list(flags), "changes": changes,
+               "precision": base.precision,
+               "sb3_settings": torch_reference.sb3_ppo_settings(base),
+               "sb3": torch_reference.sb3_minatar_ppo_rate_in_process(base, timed_rollouts),
+               "drarl_tf": {}}
+    for net in nets:
+        config = dataclasses.replace(base, net=net)
+        all_cores = dataclasses.replace(config, cpu_threads=0)
+        results["drarl_tf"][net] = {
+            "one_run_all_cores": on_policy_in_processes("ppo", all_cores, seconds)[0],
+            "one_run": on_policy_in_processes("ppo", config, seconds)[0],
+            "two_runs": on_policy_in_processes("ppo", config, seconds, processes=2)}
+    return results
+
+
+_SUMMARY_KEYS = ("net", "precision", "cpu_threads", "env_steps_per_s",
+                 "inference_samples_per_s", "train_samples_per_s_per_pass",
+                 "compute_bound_samples_per_s", "end_to_end_samples_per_s", "ratio_to_bound",
+                 "env_share", "inference_share", "update_share")
+
+
+def _summary(run: str, row: dict, sb3_rate: float) -> dict:
+    """One table row: `row`'s `_SUMMARY_KEYS` ("-" where it has none) and its end-to-end
+    steps/s over SB3's."""
+    out = {"run": run, **{k: row.get(k, "-") for k in _SUMMARY_KEYS}}
+    out["ratio_to_sb3"] = row["end_to_end_samples_per_s"] / sb3_rate
+    return out
+
+
+def minatar_table(results: dict) -> list[dict]:
+    """`minatar_rates`' results as table rows with the same columns, each with its
+    end-to-end steps/s over SB3's (measured in the same run); the two runs at once also
+    as their total (the sums of end to end and of the bounds)."""
+    sb3 = results["sb3"]
+    rows = []
+    for net, runs in results["drarl_tf"].items():
+        threads = runs["one_run"]["cpu_threads"]
+        rows.append(_summary("drarl_tf, 1 run, all cores", runs["one_run_all_cores"],
+                             sb3["steps_per_s"]))
+        rows.append(_summary(f"drarl_tf, 1 run, {threads} thread(s)", runs["one_run"],
+                             sb3["steps_per_s"]))
+        for i, row in enumerate(runs["two_runs"], 1):
+            rows.append(_summary(f"drarl_tf, 2 runs at once: run {i}", row, sb3["steps_per_s"]))
+        total = {k: sum(r[k] for r in runs["two_runs"])
+                 for k in ("compute_bound_samples_per_s", "end_to_end_samples_per_s")}
+        total["ratio_to_bound"] = (total["end_to_end_samples_per_s"]
+                                   / total["compute_bound_samples_per_s"])
+        rows.append(_summary("drarl_tf, 2 runs at once: total", {
+            "net": net, "precision": results["precision"], "cpu_threads": 2 * threads, **total},
+            sb3["steps_per_s"]))
+    sb3_row = {"net": "impala", "precision": "float32", "cpu_threads": sb3["torch_threads"],
+               "end_to_end_samples_per_s": sb3["steps_per_s"]}
+    rows.append(_summary(sb3["implementation"], sb3_row, sb3["steps_per_s"]))
+    return rows
 
 
 def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
