@@ -15,8 +15,6 @@ go to <logdir>/<experiment>.md/.csv and the learning curves to
 <logdir>/<experiment>-curves.png (`scripts/tables.py` rebuilds them).
 """
 
-from pathlib import Path
-
 from absl import flags
 
 from drarl_tf.errors import DrarlError
@@ -82,9 +80,17 @@ def main(argv):
     nets = tuple(dict.fromkeys(c.net for c in cells))
     report = dict(bootstrap_reps=FLAGS.bootstrap_reps, nets=nets)
     explain_error = None
-    if experiment.name == "minatar":
-        extra, explain_error = _minatar_report(cells, runs, nets)
-        report.update(extra)
+    if experiment.name == "minatar":  # each net explained on each game, then the report
+        from drarl_tf.experiments import minatar_study
+
+        try:
+            for path in minatar_study.explain(cells, FLAGS.logdir, FLAGS.export_dir, nets,
+                                              log=lambda line: print(line, flush=True)):
+                print(f"wrote {path}")
+        except DrarlError as e:
+            explain_error = e  # raised once the report is written
+        print("the random policy's scores (measured once)", flush=True)
+        report.update(minatar_study.report_parts(runs, nets, FLAGS.logdir))
     for path in write_report(experiment, runs, FLAGS.logdir, **report):
         print(f"wrote {path}")
     if explain_error is not None:
@@ -93,35 +99,6 @@ def main(argv):
     if failed:
         raise DrarlError(f"{len(failed)} of {len(cells)} runs failed (the tables hold the "
                          f"others); first: {failed[0].cell.name}: {failed[0].message}")
-
-
-def _minatar_report(cells, runs, nets) -> tuple[dict, DrarlError | None]:
-    """The MinAtar normalisation (random policy, best run) and the explanations of each
-    net on each game (faithfulness table, mask and Grad-CAM figures): `write_report`'s
-    extra arguments, and the error of an explanation step that failed (raised after the
-    report is written)."""
-    from drarl_tf.experiments import minatar_study, tables
-
-    games = list(dict.fromkeys(c.game for c in cells))
-    print("measuring the random policy's scores", flush=True)
-    random = minatar_study.random_scores(games, FLAGS.logdir)
-    scores = tables.scores_by_game([r for r in runs if r.net in nets], "ppo", games)
-    ranges, notes = minatar_study.minmax_ranges(scores, random)
-    extra = "\n" + minatar_study.ranges_markdown(ranges) + "".join(
-        f"\n_{note}_\n" for note in notes)
-    error = None
-    try:
-        for path in minatar_study.explain(cells, FLAGS.logdir, FLAGS.export_dir, nets,
-                                          log=lambda line: print(line, flush=True)):
-            print(f"wrote {path}")
-    except DrarlError as e:
-        error = e
-    table = Path(FLAGS.logdir) / "minatar-faithfulness.md"
-    if table.exists():
-        extra += "\n" + table.read_text()
-    return dict(ranges=ranges, extra_text=extra,
-                ranges_text="MinAtar: min-max between the random policy's mean score and "
-                            "the best score any run reached, per game"), error
 
 
 def run():

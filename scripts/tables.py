@@ -33,8 +33,17 @@ def main(argv):
     probe_writable(FLAGS.output_dir, f"--output_dir {FLAGS.output_dir}")
     runs = find_runs(FLAGS.runs)
     load_tensorflow()  # the curves read TensorBoard logs: its start-up lines kept off
+    report = {}
+    if experiment.name == "minatar" and runs:
+        from drarl_tf.experiments import minatar_study
+
+        # The study's random-policy scores and faithfulness table, from the directory that
+        # holds its runs (reproduce.py's --logdir); nothing is measured here.
+        nets = tuple(dict.fromkeys(r.net for r in runs))
+        report = minatar_study.report_parts(runs, nets, runs[0].path.parent, measure=False)
+        report["nets"] = nets
     for path in write_report(experiment, runs, FLAGS.output_dir,
-                             bootstrap_reps=FLAGS.bootstrap_reps):
+                             bootstrap_reps=FLAGS.bootstrap_reps, **report):
         print(f"wrote {path}")
 
 

@@ -67,6 +67,16 @@ def require_minatar(game: str = "MinAtar"):
     return minatar
 
 
+def make_game(game: str):
+    """One `minatar.Environment` of `game` (a registry name) with MinAtar's defaults:
+    sticky actions 0.1 and difficulty ramping."""
+    if game not in MINATAR_GAMES:
+        raise DrarlError(f"{game} is not a MinAtar game; one of {', '.join(MINATAR_GAMES)}")
+    return require_minatar(game).Environment(MINATAR_GAMES[game],
+                                             sticky_action_prob=STICKY_ACTION_PROB,
+                                             difficulty_ramping=DIFFICULTY_RAMPING)
+
+
 def minatar_version() -> str:
     from importlib import metadata
 
@@ -87,15 +97,7 @@ class MinAtarVecEnv(VecEnv):
     """
 
     def __init__(self, game: str, num_envs: int, training: bool = True):
-        if game not in MINATAR_GAMES:
-            raise DrarlError(f"{game} is not a MinAtar game; one of {', '.join(MINATAR_GAMES)}")
-        minatar = require_minatar(game)
-        self.name = game
-        self.training = training
-        self.games = [minatar.Environment(MINATAR_GAMES[game],
-                                          sticky_action_prob=STICKY_ACTION_PROB,
-                                          difficulty_ramping=DIFFICULTY_RAMPING)
-                      for _ in range(num_envs)]
+        self.games = [make_game(game) for _ in range(num_envs)]
         first = self.games[0]
         self.actions = np.asarray(first.minimal_action_set(), np.int64)
         self.num_envs = num_envs

@@ -57,7 +57,8 @@ def score_matrices(scores: dict, nets, ranges=None) -> tuple[dict, list[str], li
     notes, games = [], []
     for game, by_net in scores.items():
         if span(game) is None:
-            notes.append(f"{game} left out: no random and human reference scores")
+            notes.append(f"{game} left out: no normalisation range (Atari: random and human "
+                         "reference scores; MinAtar: a run above the random policy)")
         elif not all(by_net.get(net) for net in nets):
             notes.append(f"{game} left out: not every net ({', '.join(nets)}) has runs there")
         else:

@@ -26,7 +26,7 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.hardware import limit_threads
+from drarl_tf.runtime.hardware import set_cpu_threads
 from drarl_tf.runtime.rollout import make_policy
 from drarl_tf.runtime.unroll import Unroll
 
@@ -173,7 +173,7 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     from drarl_tf import a2c, ppo
 
     module = {"a2c": a2c, "ppo": ppo}[algo]
-    limit_threads(config.cpu_threads)
+    set_cpu_threads(config.cpu_threads)
     T, N = config.unroll_length, config.num_envs
     e, obs_shape, num_actions, fps_per_step = _env_rate(config.game, N, seconds)
     # A2C and PPO act with the learner's own model, so in its precision.

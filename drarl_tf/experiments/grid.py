@@ -146,7 +146,7 @@ class CellOutcome:
     message: str = ""
 
 
-def _run_logged(command: list[str], log_path: Path, echo=None) -> int:
+def run_logged(command: list[str], log_path: Path, echo=None) -> int:
     """Runs `command` with its output appended to `log_path` and, if `echo` is given,
     passed line by line to it as well (progress in the terminal)."""
     with open(log_path, "a") as log:
@@ -163,7 +163,7 @@ def _run_logged(command: list[str], log_path: Path, echo=None) -> int:
         return child.returncode
 
 
-def _last_error(log_path: Path) -> str:
+def last_error(log_path: Path) -> str:
     lines = log_path.read_text(errors="replace").splitlines()
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or ["(no output)"])[-1][:300]
@@ -187,9 +187,9 @@ def run_cell(cell: Cell, logdir: str, export_dir: str, eval_episodes: int,
                 logdir, cell):
             break  # the exported model is the one already evaluated
         log_path = run_dir / f"{what}.log"
-        if _run_logged(command, log_path, echo) != 0:
+        if run_logged(command, log_path, echo) != 0:
             return CellOutcome(cell, "failed", time.monotonic() - start,
-                               f"{what} failed: {_last_error(log_path)} (see {log_path})")
+                               f"{what} failed: {last_error(log_path)} (see {log_path})")
     return CellOutcome(cell, "done", time.monotonic() - start)
 
 

@@ -53,6 +53,9 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
         csv_text = "net,mean,std,seeds\n" + "".join(
             f"{n},{c.mean},{c.std},{c.seeds}\n"
             for n, c in ((n, tables.Cell.of(v)) for n, v in by_net.items()))
+    elif len(nets) > 2:  # e.g. --nets adding the ablations to a two-net grid
+        body = tables.per_net_markdown(scores, nets)
+        csv_text = tables.per_net_csv(scores, nets)
     else:
         paper = TABLES.get(experiment.name)
         rows = tables.comparison_rows(scores, "impala", "drarl")
@@ -71,10 +74,6 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
         aggregate_text = ("\n" + aggregate.markdown(summary) +
                           f"\n![Interval estimates]({stem.name}-intervals.png)\n"
                           f"\n![Performance profiles]({stem.name}-profiles.png)\n")
-    curves = (f"\n![Learning curves per game]({stem.name}-curves.png)\n"
-              if any((r.path / "tb").is_dir() for r in runs) else "")
-    Path(f"{stem}.md").write_text(header + body + figure + aggregate_text + extra_text + curves)
-    Path(f"{stem}.csv").write_text(csv_text)
     panels = {}
     for game in games:
         groups = {}
@@ -86,6 +85,9 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
                 groups.setdefault(run.net, []).append(curve)
         if groups:
             panels[game] = groups
+    curves = f"\n![Learning curves per game]({stem.name}-curves.png)\n" if panels else ""
+    Path(f"{stem}.md").write_text(header + body + figure + aggregate_text + extra_text + curves)
+    Path(f"{stem}.csv").write_text(csv_text)
     written = [f"{stem}.md", f"{stem}.csv",
                tables.plot_seed_scores(scores, f"{stem}-seeds.png",
                                        f"{experiment.name}: the final score of every run, "

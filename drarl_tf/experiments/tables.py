@@ -141,6 +141,22 @@ def ablation_markdown(scores_by_net: dict, game: str, paper: dict | None = None)
     return "\n".join(lines) + "\n"
 
 
+def per_net_markdown(scores: dict, nets) -> str:
+    """One row per game of `scores[game][net]` (per-seed scores), a mean (std) column per
+    net (a grid of more than two nets, e.g. the MinAtar study with its ablations)."""
+    lines = ["| game | " + " | ".join(f"{n} (std)" for n in nets) + " |",
+             "|---|" + "---|" * len(nets)]
+    lines += [f"| {game} | " + " | ".join(Cell.of(by_net.get(n, [])).text() for n in nets)
+              + " |" for game, by_net in scores.items()]
+    return "\n".join(lines) + "\n"
+
+
+def per_net_csv(scores: dict, nets) -> str:
+    rows = ((g, n, Cell.of(by_net.get(n, []))) for g, by_net in scores.items() for n in nets)
+    return "game,net,mean,std,seeds\n" + "".join(
+        f"{g},{n},{c.mean},{c.std},{c.seeds}\n" for g, n, c in rows)
+
+
 @dataclasses.dataclass(frozen=True)
 class EvaluatedRun:
     algo: str

@@ -126,13 +126,7 @@ class MinAtarGymEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, game: str):
-        games = drarl_minatar.MINATAR_GAMES
-        if game not in games:
-            raise DrarlError(f"{game} is not a MinAtar game; one of {', '.join(games)}")
-        minatar = drarl_minatar.require_minatar(game)
-        self.game = minatar.Environment(games[game],
-                                        sticky_action_prob=drarl_minatar.STICKY_ACTION_PROB,
-                                        difficulty_ramping=drarl_minatar.DIFFICULTY_RAMPING)
+        self.game = drarl_minatar.make_game(game)
         self.actions = [int(a) for a in self.game.minimal_action_set()]
         height, width, channels = (int(d) for d in self.game.state_shape())
         self.observation_space = gym.spaces.Box(0, 255, (channels, height, width), np.uint8)

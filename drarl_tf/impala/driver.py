@@ -15,7 +15,7 @@ from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
-from drarl_tf.runtime.hardware import limit_threads
+from drarl_tf.runtime.hardware import set_cpu_threads
 from drarl_tf.runtime.progress import TimeShares
 from drarl_tf.runtime.session import TrainingSession, TrainResult
 from drarl_tf.runtime.unroll import concat_episodes, concat_unrolls
@@ -40,7 +40,7 @@ def train(config: ImpalaConfig, env_fn=None) -> TrainResult:
         `gymnasium.vector.VectorEnv` (wrapped) for a custom environment; by default
         `config.game`.
     """
-    limit_threads(config.cpu_threads)
+    set_cpu_threads(config.cpu_threads)
     spec = describe(config.game, env_fn)
     frames_per_update = config.batch_size * config.unroll_length * spec.frames_per_step
 

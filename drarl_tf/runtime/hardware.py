@@ -88,7 +88,7 @@ def precision_hint(precision: str) -> str | None:
             "Catch (docs/benchmarks.md)")
 
 
-def limit_threads(threads: int) -> None:
+def set_cpu_threads(threads: int) -> None:
     """Lets TensorFlow use `threads` threads in this process (0: leave its default, one per
     core). Takes effect only before TensorFlow runs its first operation; after that a
     different setting is said in one warning and the process keeps its threads."""

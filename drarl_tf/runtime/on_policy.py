@@ -9,7 +9,7 @@ import tensorflow as tf
 from drarl_tf.configs import OnPolicyConfig
 from drarl_tf.envs import EnvSpec, make_env
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.hardware import limit_threads
+from drarl_tf.runtime.hardware import set_cpu_threads
 from drarl_tf.runtime.rollout import RolloutCollector, make_policy
 from drarl_tf.runtime.session import TrainingSession, TrainResult
 
@@ -30,7 +30,7 @@ def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None
       env_fn: optional `f(num_envs)` returning a `VecEnv` or a `gymnasium.vector.VectorEnv`
         (wrapped) for a custom environment.
     """
-    limit_threads(config.cpu_threads)
+    set_cpu_threads(config.cpu_threads)
     env = make_env(config.game, config.num_envs, env_fn, training=True)
     session = None
     try:

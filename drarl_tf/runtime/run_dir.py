@@ -13,7 +13,7 @@ from drarl_tf.errors import DrarlError
 RESUMABLE_CHANGES = frozenset(
     {"total_frames", "log_interval_seconds", "checkpoint_minutes", "export_dir",
      "image_every_frames", "milestone_fractions", "on_nonfinite", "max_actor_restarts", "actor_timeout_seconds", "actor_backend",
-     "ray_address", "precision", "xla", "target_return", "collective_timeout_seconds",
+     "ray_address", "precision", "xla", "cpu_threads", "target_return", "collective_timeout_seconds",
      "logdir"})  # the same run given by a relative or moved path resumes
 
 

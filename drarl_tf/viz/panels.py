@@ -98,7 +98,8 @@ def channel_grid(name: str, mask: np.ndarray, scale: int, per_row: int = 8) -> n
 
 
 def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title: str,
-               stretched: bool, scale: int) -> tuple[np.ndarray, list[list[tuple]]]:
+               stretched: bool, scale: int, note: str = ""
+               ) -> tuple[np.ndarray, list[list[tuple]]]:
     """TensorBoard's view of a batch: one row per state, [newest frame | map on [lo, hi]]
     (+ [the map min-max stretched | that state's own colour bar, labelled with the map's
     min (bottom) and max (top)]).
@@ -110,6 +111,7 @@ def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title
       lo, hi: the scale of the second column (the colour bar right of the grid).
       stretched: add the stretched column and its per-state bars.
       scale: enlargement of the `[H, W]` frames.
+      note: a last footer line (e.g. the legend of MinAtar's object colours).
 
     Returns:
       (RGB image, the top-left `(y, x)` of every tile: per row frame, map (, stretched
@@ -129,6 +131,8 @@ def batch_grid(frames: np.ndarray, maps: np.ndarray, lo: float, hi: float, title
         rows.append(row)
     titles = ["frame", title] + (["stretched", "scale"] if stretched else [])
     footer.insert(0, f"{title}: all states {_range(maps)}, mean {fmt(np.mean(maps))}")
+    if note:
+        footer.append(note)
     return compose(rows, titles, None, footer, [(f"{title} column", lo, hi)])
 
 

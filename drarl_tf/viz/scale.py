@@ -73,10 +73,8 @@ def picture_tile(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     `[height, width, 3]` (nearest neighbour)."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, -1)
-    rows = (np.arange(height) * frame.shape[0]) // height
-    cols = (np.arange(width) * frame.shape[1]) // width
-    return frame[rows][:, cols]
+        return np.repeat(resize_nearest(frame, height, width)[..., None], 3, -1)
+    return np.moveaxis(resize_nearest(np.moveaxis(frame, -1, 0), height, width), 0, -1)
 
 
 def colour_bar(height: int, width: int = BAR_WIDTH) -> np.ndarray:

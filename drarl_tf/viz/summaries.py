@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from drarl_tf.networks import mask_output_names
 from drarl_tf.viz.gradcam import float_twin, grad_cam
-from drarl_tf.viz.overlay import picture
+from drarl_tf.viz.overlay import legend, picture
 from drarl_tf.viz.panels import batch_grid, channel_grid
 from drarl_tf.viz.scale import MASK_RANGE
 from drarl_tf.viz.statistics import input_gradient_histogram
@@ -107,7 +107,8 @@ class ImageSummaries:
             for name in self.masks:
                 mask = out[name].numpy()
                 means = mask.mean(-1)
-                image, _ = batch_grid(frames, means, *MASK_RANGE, name, True, self.scale)
+                image, _ = batch_grid(frames, means, *MASK_RANGE, name, True, self.scale,
+                                      legend(self.objects))
                 tf.summary.image(f"attention/{name}", image[None], max_outputs=1,
                                  description=mask_description(name))
                 tf.summary.image(f"attention_channels/{name}",
@@ -117,7 +118,8 @@ class ImageSummaries:
                 tf.summary.scalar(f"attention_range/{name}_max", float(means.max()))
             cam = grad_cam(self.model, self.obs, upsample=False, twin=self._twin)
             top = max(float(cam.max()), 1e-12)
-            image, _ = batch_grid(frames, cam, 0.0, top, "Grad-CAM", False, self.scale)
+            image, _ = batch_grid(frames, cam, 0.0, top, "Grad-CAM", False, self.scale,
+                                  legend(self.objects))
             tf.summary.image("gradcam/policy", image[None], max_outputs=1,
                              description=GRADCAM_DESCRIPTION)
             tf.summary.scalar("gradcam_range/max", top)
