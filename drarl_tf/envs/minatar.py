@@ -98,6 +98,8 @@ class MinAtarVecEnv(VecEnv):
 
     def __init__(self, game: str, num_envs: int, training: bool = True):
         self.games = [make_game(game) for _ in range(num_envs)]
+        self.name = game
+        self.training = training
         first = self.games[0]
         self.actions = np.asarray(first.minimal_action_set(), np.int64)
         self.num_envs = num_envs
