@@ -26,7 +26,7 @@ from drarl_tf.experiments.grid import (
 )
 from drarl_tf.experiments.report import write_report
 from drarl_tf.experiments.tables import find_runs
-from drarl_tf.runtime.cli import start
+from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_integer("frames", None, "Training frames per run (default: the experiment's; "
@@ -75,6 +75,7 @@ def main(argv):
     outcomes = run_grid(cells, FLAGS.logdir, FLAGS.export_dir, eval_episodes,
                         parallel, train_flags, log=lambda line: print(line, flush=True),
                         eval_flags=experiment.eval_flags)
+    load_tensorflow()  # the report reads TensorBoard logs: its start-up lines kept off
     names = {c.name for c in cells}
     runs = [r for r in find_runs([FLAGS.logdir]) if r.path.name in names]
     nets = tuple(dict.fromkeys(c.net for c in cells))
