@@ -55,7 +55,8 @@ def test_scores_are_normalised_by_random_and_human_and_catch_by_its_range():
     assert games == ["Pong", "Catch"]
     np.testing.assert_allclose(matrices["impala"], [[0.0, 0.0], [1.0, 1.0]])
     np.testing.assert_allclose(matrices["drarl"], [[1.0, 0.5], [1.0, 1.0]])
-    assert any("Tetris left out: no random and human reference" in n for n in notes)
+    assert any("Tetris left out: no normalisation range (Atari: random and human reference"
+               in n for n in notes)
     assert any("Krull left out: not every net" in n for n in notes)
     with pytest.raises(DrarlError, match="no game can be aggregated"):
         aggregate.score_matrices({"Tetris": scores["Tetris"]}, ["impala", "drarl"])
