@@ -55,6 +55,18 @@ def _read_holder(path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def _holder_of_held(path: Path, wait_seconds: float = 1.0) -> dict:
+    """The holder of a lock another process holds. Its holder takes the lock, then writes
+    who it is: a process refused in between finds the file empty, so it reads again for
+    up to `wait_seconds` before giving up on the name."""
+    deadline = time.monotonic() + wait_seconds
+    info = _read_holder(path)
+    while not info.get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        info = _read_holder(path)
+    return info
+
+
 def _release_all() -> None:
     """At a normal exit: every lock this process holds given back as released."""
     for path in list(_held):
@@ -96,7 +108,7 @@ def acquire(run_dir, what: str = "", hint: str = "") -> bool:
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             os.close(fd)
             raise DrarlError(f"{run_dir} is in use by another writer: "
-                             f"{_holder_text(_read_holder(path))}; wait for it to finish "
+                             f"{_holder_text(_holder_of_held(path))}; wait for it to finish "
                              f"or stop it{hint} (a run directory has one writer)") from None
         os.close(fd)
         if e.errno in _NO_LOCKING:
