@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     # 1.2's dependency arch 7.2 fails to import under pandas 3.
     "rliable>=1.2,<2",
     "pandas<3",
+    # Bootstrap intervals of the faithfulness tables (viz/faithfulness.py); rliable needs it too.
+    "scipy>=1.10",
 ]
 
 # The commands `pip install` puts on PATH: one prefix, no generic names. The script

@@ -21,7 +21,7 @@ from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool
 from drarl_tf.impala.supervision import RestartBudget
-from drarl_tf.impala.transport import SharedWeights
+from drarl_tf.impala.weights_and_stop import SharedWeights
 from drarl_tf.runtime.checkpoints import Checkpointer
 from drarl_tf.runtime.numerics import batch_statistics
 from tests.conftest import start_impala_run
@@ -269,7 +269,7 @@ def _publish_forever(weights, stop):
 def test_shared_weights_never_hand_out_a_torn_copy():
     """A writer publishes new versions as fast as it can until the reader has checked
     200 copies taken while writes were going on (however loaded the machine is)."""
-    from drarl_tf.impala.transport import StopFlag
+    from drarl_tf.impala.weights_and_stop import StopFlag
 
     ctx = mp.get_context("fork")
     weights = SharedWeights(ctx, [(300, 1000)])

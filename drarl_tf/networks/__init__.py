@@ -1,5 +1,5 @@
 """Networks: IMPALA ResNet, DRARL residual attention and the two ablations, as Keras
-models (builder.py, layers.py) and as Sonnet 2 modules (sonnet_nets.py), both built
+models (builder.py, attention.py) and as Sonnet 2 modules (sonnet_nets.py), both built
 from one table (table.py).
 
 Names, checks and the table (`NET_NAMES`, `NETWORKS`, `check_net_name`, ...) import no

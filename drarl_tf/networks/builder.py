@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks.layers import AttentionModule, ResidualBlock
+from drarl_tf.networks.attention import AttentionModule, ResidualBlock
 from drarl_tf.networks.table import (
     NetSpec,
     check_net_name,

@@ -75,16 +75,19 @@ def area_under(values: np.ndarray) -> float:
 
 
 def mean_interval(values, reps: int = 10_000, seed: int = 0, confidence: float = 0.95):
-    """Mean of `values` and its percentile bootstrap interval over them (None, None for
-    a single value)."""
+    """Mean of `values` and its percentile bootstrap interval over them, by SciPy (None,
+    None for a single value)."""
+    from scipy import stats
+
     values = np.asarray(values, np.float64)
     if values.size < 2:
         return float(values.mean()), None, None
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, (reps, values.size))].mean(1)
-    tail = (1 - confidence) / 2 * 100
-    return float(values.mean()), float(np.percentile(means, tail)), float(
-        np.percentile(means, 100 - tail))
+    if np.all(values == values[0]):  # every resample has the same mean
+        return float(values[0]), float(values[0]), float(values[0])
+    interval = stats.bootstrap((values,), np.mean, n_resamples=reps, method="percentile",
+                               confidence_level=confidence, random_state=seed,
+                               vectorized=True).confidence_interval
+    return float(values.mean()), float(interval.low), float(interval.high)
 
 
 def explanation_maps(policy, obs: np.ndarray, action: int, rng: np.random.Generator) -> dict:

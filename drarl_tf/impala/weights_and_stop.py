@@ -1,4 +1,5 @@
-"""Learner <-> actor plumbing that survives a killed actor.
+"""What the learner shares with its actors besides unrolls: the weights (a seqlock over
+shared memory) and the stop flag. Both survive a killed actor.
 
 Nothing here is a lock shared between processes: an actor killed at any moment
 (SIGKILL, the OOM killer) cannot leave the learner or the other actors waiting
