@@ -43,7 +43,7 @@ COMMANDS = {
     "drarl-chaos": "chaos",
 }
 # The shipped demo model (evaluate, play, visualize and the bad-input catalogue use it),
-# as package data found with importlib.resources (drarl_tf.runtime.paths.demo_model).
+# as package data found with importlib.resources (drarl_tf.bookkeeping.paths.demo_model).
 DEMO_MODEL = "demo-impala-drarl-Catch"
 
 setup(

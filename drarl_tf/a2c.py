@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
+from drarl_tf.bookkeeping.session import TrainResult
 from drarl_tf.configs import A2CConfig
 from drarl_tf.losses import a2c_loss, gae_advantages
-from drarl_tf.runtime.learner import Learner, flatten_time, total_steps
-from drarl_tf.runtime.on_policy import train_on_policy
-from drarl_tf.runtime.session import TrainResult
-from drarl_tf.runtime.unroll import Unroll, unroll_spec
+from drarl_tf.training.learner import Learner, flatten_time, total_steps
+from drarl_tf.training.on_policy import train_on_policy
+from drarl_tf.training.unroll import Unroll, unroll_spec
 
 
 def a2c_loss_fn(config: A2CConfig):

@@ -19,13 +19,13 @@ import functools
 import importlib.util
 import math
 
+from drarl_tf.bookkeeping.numerics import NONFINITE_ACTIONS
+from drarl_tf.cluster import WorkerInfo, worker_info
 from drarl_tf.envs.minatar import is_minatar, require_minatar
 from drarl_tf.envs.registry import check_game
 from drarl_tf.errors import DrarlError
-from drarl_tf.impala.cluster import WorkerInfo, worker_info
 from drarl_tf.networks.table import NET_NAMES, PRECISIONS, check_net_name
-from drarl_tf.runtime.hardware import AUTO, resolve_precision
-from drarl_tf.runtime.numerics import NONFINITE_ACTIONS
+from drarl_tf.training.hardware import AUTO, resolve_precision
 
 MAX_SEED = 2**31 - 1  # seeds go to numpy, TensorFlow and the emulator (32-bit)
 STRATEGIES = ("default", "mirrored", "multi_worker")

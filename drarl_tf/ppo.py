@@ -7,12 +7,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from drarl_tf.bookkeeping.session import TrainResult
 from drarl_tf.configs import PPOConfig
 from drarl_tf.losses import gae_advantages, ppo_loss
-from drarl_tf.runtime.learner import Learner, total_steps
-from drarl_tf.runtime.on_policy import train_on_policy
-from drarl_tf.runtime.session import TrainResult
-from drarl_tf.runtime.unroll import Unroll
+from drarl_tf.training.learner import Learner, total_steps
+from drarl_tf.training.on_policy import train_on_policy
+from drarl_tf.training.unroll import Unroll
 
 
 def ppo_loss_fn(config: PPOConfig):

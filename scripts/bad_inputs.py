@@ -13,8 +13,8 @@ from pathlib import Path
 
 from absl import flags
 
+from drarl_tf.cli.flags import start
 from drarl_tf.experiments.bad_inputs import markdown_table, run_all
-from drarl_tf.runtime.cli import start
 
 flags.DEFINE_string("output", "", "Also write the table to this file.")
 flags.DEFINE_integer("parallel", 2, "Cases run at once.")

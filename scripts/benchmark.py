@@ -19,10 +19,10 @@ import json
 
 from absl import flags
 
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.hardware import cpu_description
+from drarl_tf.training.hardware import cpu_description
 
 MINATAR_DEFAULT_GAME = "MinAtarBreakout"  # --mode=minatar's game unless --game is given
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from absl import flags
 
+from drarl_tf.cli.flags import start
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.cli import start
 
 flags.DEFINE_enum("algo", "impala", ["impala", "ppo"], "Trainer to drill.")
 flags.DEFINE_string("logdir", "runs/chaos", "Where the drilled run's directory goes (a new one "

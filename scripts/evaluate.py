@@ -14,18 +14,18 @@ from pathlib import Path
 
 from absl import flags
 
-from drarl_tf.configs import MAX_SEED
-from drarl_tf.envs import check_game, make_vector_env
-from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.lock import lock_enclosing_run
-from drarl_tf.runtime.paths import check_output_file, check_saved_model_dir
-from drarl_tf.runtime.results import (
+from drarl_tf.bookkeeping.lock import lock_enclosing_run
+from drarl_tf.bookkeeping.paths import check_output_file, check_saved_model_dir
+from drarl_tf.bookkeeping.results import (
     check_not_another_models,
     default_output,
     model_record,
     read_json_record,
 )
+from drarl_tf.cli.flags import load_tensorflow, start
+from drarl_tf.configs import MAX_SEED
+from drarl_tf.envs import check_game, make_vector_env
+from drarl_tf.errors import DrarlError
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory written by a run or export.py.")
 flags.DEFINE_integer("episodes", 200, "Full games to play (the paper: 200).")
@@ -58,8 +58,8 @@ def main(argv):
     check_not_another_models(output, read_json_record(output), models)
     lock_enclosing_run(output)  # a run's eval.json: one writer of the run at a time
     load_tensorflow()
-    from drarl_tf.runtime.evaluation import evaluate
-    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.bookkeeping.export import LoadedPolicy
+    from drarl_tf.training.evaluation import evaluate
 
     policy = LoadedPolicy(saved_model)
     game = FLAGS.game or policy.metadata["game"]

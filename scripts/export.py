@@ -6,7 +6,7 @@
 
 from absl import flags
 
-from drarl_tf.runtime.cli import load_tensorflow, start
+from drarl_tf.cli.flags import load_tensorflow, start
 
 flags.DEFINE_string("checkpoint", None, "Run directory (latest checkpoint) or checkpoint prefix.")
 flags.DEFINE_string("output", None, "SavedModel directory (default: the run's own <run>/saved_model; "
@@ -20,7 +20,7 @@ def main(argv):
     del argv
     from pathlib import Path
 
-    from drarl_tf.runtime.lock import lock_enclosing_run
+    from drarl_tf.bookkeeping.lock import lock_enclosing_run
 
     checkpoint = Path(FLAGS.checkpoint)
     run = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
@@ -28,7 +28,7 @@ def main(argv):
               else Path(FLAGS.export_dir) / run.name if FLAGS.export_dir else run)
     lock_enclosing_run(target)  # an export into a run directory: one writer at a time
     load_tensorflow()
-    from drarl_tf.runtime.export import export_checkpoint
+    from drarl_tf.bookkeeping.export import export_checkpoint
 
     path = export_checkpoint(FLAGS.checkpoint, FLAGS.output, FLAGS.export_dir)
     print(f"SavedModel written to {path}")

@@ -20,11 +20,11 @@ well above it.
 
 from absl import flags
 
+from drarl_tf.bookkeeping.lock import lock_enclosing_run
+from drarl_tf.bookkeeping.paths import check_saved_model_dir, probe_writable
+from drarl_tf.bookkeeping.results import claim_result_dir, default_output, model_record
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.configs import MAX_SEED
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.lock import lock_enclosing_run
-from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
-from drarl_tf.runtime.results import claim_result_dir, default_output, model_record
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
                   "to compare.")
@@ -51,7 +51,7 @@ def main(argv):
     lock_enclosing_run(output_dir, "--output_dir")
     claim_result_dir(output_dir, [model_record(path) for path in paths])
     load_tensorflow()
-    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.bookkeeping.export import LoadedPolicy
     from drarl_tf.viz import faithfulness
 
     policies = [LoadedPolicy(path) for path in FLAGS.saved_model]  # all readable first

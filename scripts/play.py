@@ -13,17 +13,17 @@ import json
 
 from absl import flags
 
-from drarl_tf.configs import MAX_SEED
-from drarl_tf.envs import make_vector_env
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.lock import lock_enclosing_run
-from drarl_tf.runtime.paths import check_output_file, check_saved_model_dir
-from drarl_tf.runtime.results import (
+from drarl_tf.bookkeeping.lock import lock_enclosing_run
+from drarl_tf.bookkeeping.paths import check_output_file, check_saved_model_dir
+from drarl_tf.bookkeeping.results import (
     check_not_another_models,
     default_output,
     model_record,
     recorded_models,
 )
+from drarl_tf.cli.flags import load_tensorflow, start
+from drarl_tf.configs import MAX_SEED
+from drarl_tf.envs import make_vector_env
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory.")
 flags.DEFINE_string("output", None, "GIF to write (default: episode.gif in the model's run "
@@ -58,7 +58,7 @@ def main(argv):
     check_not_another_models(output, _recorded(output), models)
     lock_enclosing_run(output)
     load_tensorflow()
-    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.bookkeeping.export import LoadedPolicy
     from drarl_tf.viz.video import play_episode, write_gif
 
     policy = LoadedPolicy(saved_model)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from absl import flags
 
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_list("runs", None, "Run directories (runs/<algo>-<net>-<game>-s<seed>).")
 flags.DEFINE_string("output", "curves.png", "PNG to write.")

@@ -17,6 +17,7 @@ go to <logdir>/<experiment>.md/.csv and the learning curves to
 
 from absl import flags
 
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.errors import DrarlError
 from drarl_tf.experiments.grid import (
     EXPERIMENTS,
@@ -26,7 +27,6 @@ from drarl_tf.experiments.grid import (
 )
 from drarl_tf.experiments.report import write_report
 from drarl_tf.experiments.tables import find_runs
-from drarl_tf.runtime.cli import load_tensorflow, start
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_integer("frames", None, "Training frames per run (default: the experiment's; "

@@ -10,8 +10,8 @@ Re-running the same command resumes from the run directory's last checkpoint.
 """
 
 # No TensorFlow here: it loads once the flags and the config are checked.
+from drarl_tf.cli.flags import start, training_main
 from drarl_tf.configs import A2CConfig
-from drarl_tf.runtime.cli import start, training_main
 
 main = training_main(A2CConfig, "drarl_tf.a2c")
 

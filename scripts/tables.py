@@ -12,11 +12,11 @@ score: the paper's Fig. 3) and <experiment>-curves.png (runs that have TensorBoa
 
 from absl import flags
 
+from drarl_tf.bookkeeping.paths import probe_writable
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.experiments.grid import EXPERIMENTS, check_experiment
 from drarl_tf.experiments.report import write_report
 from drarl_tf.experiments.tables import find_runs
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.paths import probe_writable
 
 flags.DEFINE_string("experiment", None, f"One of {', '.join(EXPERIMENTS)}.")
 flags.DEFINE_list("runs", ["runs"], "Run directories, or directories holding them.")

@@ -26,12 +26,12 @@ from pathlib import Path
 
 from absl import flags
 
+from drarl_tf.bookkeeping.lock import lock_enclosing_run
+from drarl_tf.bookkeeping.paths import check_saved_model_dir, probe_writable
+from drarl_tf.bookkeeping.results import claim_result_dir, default_output, model_record
+from drarl_tf.cli.flags import load_tensorflow, start
 from drarl_tf.configs import MAX_SEED
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.cli import load_tensorflow, start
-from drarl_tf.runtime.lock import lock_enclosing_run
-from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
-from drarl_tf.runtime.results import claim_result_dir, default_output, model_record
 
 flags.DEFINE_list("saved_model", None, "SavedModel directory, or several (comma-separated) "
                   "to compare on the same states.")

@@ -11,6 +11,7 @@ import sys
 import pytest
 from absl import flags
 
+from drarl_tf.cli import flags as cli
 from drarl_tf.configs import (
     A2CConfig,
     ImpalaConfig,
@@ -21,7 +22,6 @@ from drarl_tf.configs import (
 from drarl_tf.envs.registry import check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks.table import NET_NAMES
-from drarl_tf.runtime import cli
 
 from .conftest import SCRIPTS
 

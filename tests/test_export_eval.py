@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drarl_tf.bookkeeping.export import LoadedPolicy, export_checkpoint, export_saved_model
 from drarl_tf.envs import make_vector_env
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import NET_NAMES, build_network
-from drarl_tf.runtime.evaluation import evaluate
-from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint, export_saved_model
+from drarl_tf.training.evaluation import evaluate
 from drarl_tf.viz.video import play_episode, write_gif
 from tests.conftest import SCRIPTS
 

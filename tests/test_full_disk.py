@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from drarl_tf.runtime.checkpoints import Checkpointer, Milestones, read_milestones
+from drarl_tf.bookkeeping.checkpoints import Checkpointer, Milestones, read_milestones
 from tests.conftest import SCRIPTS
 
 FRAMES = 400

@@ -10,8 +10,8 @@ import pytest
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
-from drarl_tf.runtime.optim import LinearDecay
-from drarl_tf.runtime.unroll import Unroll
+from drarl_tf.training.optim import LinearDecay
+from drarl_tf.training.unroll import Unroll
 from tests.conftest import REPO, start_local_workers
 
 
@@ -111,7 +111,7 @@ _WORKER_SCRIPT = textwrap.dedent(
     import numpy as np, tensorflow as tf
     from drarl_tf.impala import ImpalaConfig
     from drarl_tf.impala.learner import Learner
-    from drarl_tf.runtime.unroll import slice_envs
+    from drarl_tf.training.unroll import slice_envs
     from tests.test_impala_learner import SMALL, random_batch
     config = ImpalaConfig(net="drarl", strategy="multi_worker", **SMALL)
     index = config.worker.index

@@ -177,7 +177,7 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, 
      "task index 2 is not one of the 2 workers"),
 ])
 def test_bad_tf_config_is_one_line(tf_config, message):
-    from drarl_tf.impala.cluster import worker_info
+    from drarl_tf.cluster import worker_info
 
     environ = {} if tf_config is None else {"TF_CONFIG": tf_config}
     with pytest.raises(DrarlError, match=message) as e:

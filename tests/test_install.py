@@ -103,7 +103,7 @@ def test_the_installed_package_finds_its_own_scripts_and_demo_model(venv):
         import drarl_tf
         from drarl_tf.experiments import bad_inputs
         from drarl_tf.experiments.grid import Cell
-        from drarl_tf.runtime.paths import demo_model
+        from drarl_tf.bookkeeping.paths import demo_model
 
         cell = Cell("ppo", "drarl", "Catch", 0, 1000)
         print(json.dumps({"package": drarl_tf.__file__, "demo": str(demo_model()),
@@ -139,8 +139,8 @@ def test_drarl_impala_trains_catch_to_the_end_from_an_empty_directory(venv):
 
 
 def test_a_missing_script_is_one_line_naming_it():
+    from drarl_tf.cli.flags import script_command
     from drarl_tf.errors import DrarlError
-    from drarl_tf.runtime.cli import script_command
 
     assert script_command("run_ppo.py")[1:] == ["-m", "drarl_tf.scripts.run_ppo"]
     with pytest.raises(DrarlError, match="run_nothing") as raised:

@@ -6,8 +6,8 @@ import pytest
 from drarl_tf import a2c, ppo
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner as ImpalaLearner
-from drarl_tf.runtime.learner import Learner
-from drarl_tf.runtime.unroll import Unroll
+from drarl_tf.training.learner import Learner
+from drarl_tf.training.unroll import Unroll
 
 OBS, ACTIONS = (20, 10, 4), 3
 COMMON = {"loss/total", "loss/policy", "loss/value", "entropy", "grad_norm", "nonfinite",

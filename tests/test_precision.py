@@ -11,8 +11,8 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
-from drarl_tf.runtime import hardware
-from drarl_tf.runtime.optim import LossScale
+from drarl_tf.training import hardware
+from drarl_tf.training.optim import LossScale
 from tests.test_impala_learner import SMALL, random_batch
 
 

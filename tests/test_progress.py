@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from drarl_tf.runtime import progress as progress_module
-from drarl_tf.runtime.progress import Progress, TimeShares
+from drarl_tf.bookkeeping import progress as progress_module
+from drarl_tf.bookkeeping.progress import Progress, TimeShares
 
 
 class FakeClock:
@@ -196,7 +196,7 @@ def test_the_final_summary_of_a_run_without_a_finished_game_says_so(tmp_path):
 def test_a_resume_leaves_one_tensorboard_history(tmp_path):
     """Events past the resumed frames (work lost with a kill) are dropped, and so is a
     record cut short, so that TensorBoard shows one curve per tag."""
-    from drarl_tf.runtime.progress import drop_steps_after, read_events
+    from drarl_tf.bookkeeping.progress import drop_steps_after, read_events
 
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
         for step in range(0, 100, 10):

@@ -14,6 +14,8 @@ import pytest
 import tensorflow as tf
 
 from drarl_tf import a2c, ppo
+from drarl_tf.bookkeeping.checkpoints import Checkpointer
+from drarl_tf.bookkeeping.numerics import batch_statistics
 from drarl_tf.envs import make_catch_env
 from drarl_tf.envs.base import VecEnv, VecStep
 from drarl_tf.errors import DrarlError
@@ -22,8 +24,6 @@ from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool
 from drarl_tf.impala.supervision import RestartBudget
 from drarl_tf.impala.weights_and_stop import SharedWeights
-from drarl_tf.runtime.checkpoints import Checkpointer
-from drarl_tf.runtime.numerics import batch_statistics
 from tests.conftest import start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from drarl_tf.bookkeeping import results
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime import results
 from tests.conftest import REPO, SCRIPTS
 from tests.test_cli import _run
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from drarl_tf.envs import EpisodeTracker, VecEnv, VecStep
-from drarl_tf.runtime.rollout import RolloutCollector, sample_actions
+from drarl_tf.training.rollout import RolloutCollector, sample_actions
 
 
 class _Scripted(VecEnv):

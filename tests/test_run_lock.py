@@ -12,13 +12,13 @@ import time
 
 import pytest
 
+from drarl_tf.bookkeeping import lock
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime import lock
 from tests.conftest import SCRIPTS
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from drarl_tf.runtime import lock
+    from drarl_tf.bookkeeping import lock
     lock.acquire(sys.argv[1], "holder for the test")
     print("held", flush=True)
     time.sleep(600)

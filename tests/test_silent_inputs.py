@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
+from drarl_tf.bookkeeping.run_dir import open_run_dir
 from drarl_tf.configs import A2CConfig, ImpalaConfig, PPOConfig
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.run_dir import open_run_dir
 from tests.conftest import SCRIPTS
 from tests.test_cli import _run
 from tests.test_results import DEMO
@@ -42,7 +42,7 @@ def test_an_actor_timeout_below_the_floor_is_refused_saying_why():
 def test_an_unknown_key_in_a_runs_config_json_is_refused_and_kept(tmp_path):
     config = ImpalaConfig(game="Catch", logdir=str(tmp_path))
     run = open_run_dir(str(tmp_path), "impala-drarl-Catch-s0", config)
-    from drarl_tf.runtime.lock import release
+    from drarl_tf.bookkeeping.lock import release
 
     release(run.root)
     saved = {**dataclasses.asdict(config), "unrol_length": 40}

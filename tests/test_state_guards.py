@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from drarl_tf import a2c
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.optim import LinearDecay, apply_if_finite
+from drarl_tf.training.optim import LinearDecay, apply_if_finite
 
 TINY = dict(net="impala", game="Catch", num_envs=2, unroll_length=5, image_every_frames=0,
             milestone_fractions=(), log_interval_seconds=1e9)
@@ -41,9 +41,9 @@ def test_finite_gradients_that_make_non_finite_weights_change_nothing():
 
 
 def test_checkpoints_and_exports_refuse_non_finite_weights(tmp_path):
+    from drarl_tf.bookkeeping.checkpoints import Checkpointer
+    from drarl_tf.bookkeeping.export import export_saved_model
     from drarl_tf.networks import build_network
-    from drarl_tf.runtime.checkpoints import Checkpointer
-    from drarl_tf.runtime.export import export_saved_model
 
     model = build_network("impala", 3, (20, 10, 4))
     checkpointer = Checkpointer(tmp_path / "ckpt", model=model)
@@ -59,7 +59,7 @@ def test_checkpoints_and_exports_refuse_non_finite_weights(tmp_path):
 
 def test_evaluation_refuses_a_model_with_nan_outputs():
     from drarl_tf.envs import make_vector_env
-    from drarl_tf.runtime.evaluation import evaluate
+    from drarl_tf.training.evaluation import evaluate
 
     def broken(obs):
         return {"policy_logits": np.full((obs.shape[0], 3), np.nan, np.float32)}
@@ -85,8 +85,8 @@ def test_a_longer_resumed_run_continues_the_learning_rate_without_a_jump(tmp_pat
     """A finished 40-frame run (4 updates, the rate decayed to 0) resumed with 80 frames:
     the rate stays at 0 (before: it jumped back to half the initial rate) and the new
     anchor is in the checkpoint."""
+    from drarl_tf.bookkeeping.session import TrainingSession
     from drarl_tf.envs import describe
-    from drarl_tf.runtime.session import TrainingSession
 
     a2c.train(a2c.A2CConfig(**TINY, total_frames=40, logdir=str(tmp_path)))
     config = a2c.A2CConfig(**TINY, total_frames=80, logdir=str(tmp_path))
@@ -205,7 +205,7 @@ def small_mount(tmp_path):
 
 
 def test_a_really_full_disk_says_so_and_leaves_no_temp_directory(small_mount):
-    from drarl_tf.runtime.checkpoints import Checkpointer
+    from drarl_tf.bookkeeping.checkpoints import Checkpointer
 
     directory = small_mount.path / "ckpt"
     first = Checkpointer(directory, big=tf.Variable(tf.zeros([1000]))).save(1)

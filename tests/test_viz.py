@@ -88,7 +88,7 @@ def test_training_writes_images_on_the_absolute_mask_scale(tmp_path):
     on a fixed batch of distinct states; the mask tiles' colours map back, through the
     colour scale, to the masks of the exported model on those states."""
     from drarl_tf import a2c
-    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.bookkeeping.export import LoadedPolicy
     from drarl_tf.viz.panels import batch_grid
     from drarl_tf.viz.scale import MASK_RANGE, from_rgb, resize_nearest
 
@@ -161,7 +161,7 @@ def test_impala_writes_images_too(tmp_path):
 
 
 def test_saved_model_signatures_equal_the_keras_computations(tmp_path):
-    from drarl_tf.runtime.export import LoadedPolicy, export_saved_model
+    from drarl_tf.bookkeeping.export import LoadedPolicy, export_saved_model
 
     model = build_network("drarl", 3, (20, 10, 4))
     path = export_saved_model(model, tmp_path / "m", (20, 10, 4),
@@ -186,8 +186,8 @@ def test_visualize_compares_two_models_on_the_same_states(tmp_path):
 
     from PIL import Image
 
+    from drarl_tf.bookkeeping.export import LoadedPolicy, export_saved_model
     from drarl_tf.envs import make_vector_env
-    from drarl_tf.runtime.export import LoadedPolicy, export_saved_model
     from drarl_tf.viz.panels import explanation_rows
     from drarl_tf.viz.scale import MASK_RANGE, from_rgb, resize_nearest
     from tests.conftest import REPO, SCRIPTS
@@ -280,8 +280,8 @@ def test_milestones_are_kept_and_visualize_renders_the_series(tmp_path):
     import sys
 
     from drarl_tf import a2c
-    from drarl_tf.runtime.checkpoints import read_milestones
-    from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint
+    from drarl_tf.bookkeeping.checkpoints import read_milestones
+    from drarl_tf.bookkeeping.export import LoadedPolicy, export_checkpoint
     from tests.conftest import SCRIPTS
 
     config = a2c.A2CConfig(net="drarl", game="Catch", num_envs=4, total_frames=100,

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from drarl_tf.runtime.cli import script_command
-from drarl_tf.runtime.paths import demo_model
+from drarl_tf.bookkeeping.paths import demo_model
+from drarl_tf.cli.flags import script_command
 
 DEMO_MODEL = demo_model()  # the checkout's saved_models/, or the installed package data
 # Shown as <repo> in the table, wherever the demo model was found.

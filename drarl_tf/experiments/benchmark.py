@@ -26,9 +26,9 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.hardware import set_cpu_threads
-from drarl_tf.runtime.rollout import make_policy
-from drarl_tf.runtime.unroll import Unroll
+from drarl_tf.training.hardware import set_cpu_threads
+from drarl_tf.training.rollout import make_policy
+from drarl_tf.training.unroll import Unroll
 
 
 def _rate(fn, units_per_call: int, seconds: float, warmup: int = 2) -> float:
@@ -206,7 +206,7 @@ def study_overrides(train_flags) -> dict:
     definitions; a flag that is no PPOConfig field is one DrarlError line."""
     from absl import flags
 
-    from drarl_tf.runtime.cli import define_config_flags
+    from drarl_tf.cli.flags import define_config_flags
 
     values = flags.FlagValues()
     define_config_flags(PPOConfig, values)

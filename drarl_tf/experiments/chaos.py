@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drarl_tf.runtime.cli import script_command
-from drarl_tf.runtime.run_dir import run_name
+from drarl_tf.bookkeeping.run_dir import run_name
+from drarl_tf.cli.flags import script_command
 
 ACTOR_FAULTS = ("kill_actor", "stop_actor")
 MAIN_FAULTS = ("kill_main_in_checkpoint", "kill_main", "sigterm")
@@ -155,7 +155,7 @@ class _Command:
 
 def _tensorboard_overlaps(tb_dir: Path) -> list[str]:
     """Tags logged more than once at one step across the run's event files."""
-    from drarl_tf.runtime.progress import read_events
+    from drarl_tf.bookkeeping.progress import read_events
 
     seen: dict[str, set] = {}
     twice = set()
@@ -170,7 +170,7 @@ def _tensorboard_overlaps(tb_dir: Path) -> list[str]:
 
 
 def _serves(saved_model: Path) -> bool:
-    from drarl_tf.runtime.export import LoadedPolicy
+    from drarl_tf.bookkeeping.export import LoadedPolicy
 
     policy = LoadedPolicy(saved_model)
     out = policy(np.zeros((2, *policy.obs_shape), np.uint8))

@@ -10,12 +10,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from drarl_tf.bookkeeping.results import read_metadata
+from drarl_tf.bookkeeping.run_dir import export_path, run_name
+from drarl_tf.cli.flags import script_command
 from drarl_tf.envs import MINATAR_GAMES, check_game
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import check_net_name
-from drarl_tf.runtime.cli import script_command
-from drarl_tf.runtime.results import read_metadata
-from drarl_tf.runtime.run_dir import export_path, run_name
 
 PAPER_FRAMES = 200_000_000
 

@@ -30,7 +30,7 @@ def random_policy_score(game: str, episodes: int = RANDOM_EPISODES, seed: int = 
     """Mean score of uniformly random actions over `episodes` whole games, played as
     `evaluation.evaluate` plays a model (each env its share of the games)."""
     from drarl_tf.envs import make_vector_env
-    from drarl_tf.runtime.evaluation import evaluate
+    from drarl_tf.training.evaluation import evaluate
 
     env = make_vector_env(game, min(num_envs, episodes), training=False)
     try:
@@ -99,7 +99,7 @@ def _fresh_dir(out: Path, models) -> None:
     with each model's fingerprint in `<out>/models.json`), then records them."""
     import shutil
 
-    from drarl_tf.runtime.results import model_record
+    from drarl_tf.bookkeeping.results import model_record
 
     records = [{"net": net, **model_record(path)} for net, path in models]
     index = out / "models.json"
@@ -121,8 +121,8 @@ def explain(cells, logdir: str, export_dir: str, nets, log=print) -> list[str]:
     first attention net) per game, under `<logdir>/minatar-explain/<game>/`, each made
     once for the same models (other models: made again); then the faithfulness table.
     Returns the paths written."""
+    from drarl_tf.cli.flags import script_command
     from drarl_tf.experiments.grid import last_error, run_logged
-    from drarl_tf.runtime.cli import script_command
 
     root = Path(logdir) / EXPLAIN_DIR
     failed = []

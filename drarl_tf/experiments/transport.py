@@ -13,7 +13,7 @@ import numpy as np
 from drarl_tf.impala.actor import LearnerLink, Stopped
 from drarl_tf.impala.slots import UnrollSlots
 from drarl_tf.impala.weights_and_stop import StopFlag
-from drarl_tf.runtime.unroll import Episodes, Unroll, unroll_layout
+from drarl_tf.training.unroll import Episodes, Unroll, unroll_layout
 
 _NO_GAMES = Episodes(np.zeros(0, np.float64), np.zeros(0, np.int64))
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import make_env
-from drarl_tf.runtime.rollout import RolloutCollector, make_policy
-from drarl_tf.runtime.unroll import ActorMessage, Unroll
+from drarl_tf.training.rollout import RolloutCollector, make_policy
+from drarl_tf.training.unroll import ActorMessage, Unroll
 
 
 def limit_threads() -> None:

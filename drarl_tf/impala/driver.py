@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.bookkeeping.progress import TimeShares
+from drarl_tf.bookkeeping.session import TrainingSession, TrainResult
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import describe
 from drarl_tf.errors import DrarlError
@@ -15,10 +17,8 @@ from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.process_backend import ActorPool, StopWaiting
 from drarl_tf.impala.supervision import warn
-from drarl_tf.runtime.hardware import set_cpu_threads
-from drarl_tf.runtime.progress import TimeShares
-from drarl_tf.runtime.session import TrainingSession, TrainResult
-from drarl_tf.runtime.unroll import concat_episodes, concat_unrolls
+from drarl_tf.training.hardware import set_cpu_threads
+from drarl_tf.training.unroll import concat_episodes, concat_unrolls
 
 
 def make_actor_pool(config: ImpalaConfig, env_fn, weights_shapes, seed: int, warn=warn,

@@ -7,16 +7,16 @@ import tensorflow as tf
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.losses import impala_loss
-from drarl_tf.runtime.learner import Learner as LearnerBase
-from drarl_tf.runtime.learner import evaluate_unroll, total_steps
-from drarl_tf.runtime.unroll import Unroll, slice_envs, unroll_spec
+from drarl_tf.training.learner import Learner as LearnerBase
+from drarl_tf.training.learner import evaluate_unroll, total_steps
+from drarl_tf.training.unroll import Unroll, slice_envs, unroll_spec
 
 
 def make_strategy(name: str, collective_timeout_seconds: float = 600.0
                   ) -> tf.distribute.Strategy:
     """`default`: one device (the first GPU, else the CPU). `mirrored`: all local GPUs
     (or every logical CPU device when there is no GPU). `multi_worker`: the machines of
-    TF_CONFIG (see drarl_tf.impala.cluster), each with its local GPUs or its CPU."""
+    TF_CONFIG (see drarl_tf.cluster), each with its local GPUs or its CPU."""
     if name == "multi_worker":  # TF_CONFIG was checked by ImpalaConfig (config.worker)
         options = tf.distribute.experimental.CommunicationOptions(
             timeout_seconds=collective_timeout_seconds)

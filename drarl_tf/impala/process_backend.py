@@ -17,7 +17,7 @@ from drarl_tf.impala.inference import InferenceBuffers, Request
 from drarl_tf.impala.slots import UnrollSlots
 from drarl_tf.impala.supervision import RestartBudget, actor_seed, describe_exit, warn
 from drarl_tf.impala.weights_and_stop import SharedWeights, StopFlag
-from drarl_tf.runtime.unroll import ActorMessage
+from drarl_tf.training.unroll import ActorMessage
 
 
 class ActorPool:

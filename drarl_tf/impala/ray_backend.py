@@ -13,7 +13,7 @@ from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala.actor import ActorWorker, limit_threads
 from drarl_tf.impala.supervision import RestartBudget, actor_seed
-from drarl_tf.runtime.unroll import ActorMessage
+from drarl_tf.training.unroll import ActorMessage
 
 
 class _RemoteActor:

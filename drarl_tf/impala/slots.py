@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from drarl_tf.runtime.unroll import Unroll, unroll_layout
+from drarl_tf.training.unroll import Unroll, unroll_layout
 
 _ALIGN = 64  # bytes: each array starts on a cache line
 

@@ -77,7 +77,7 @@ def build_network(
         tf-keras-vis's Grad-CAM, since a uint8 input cannot be watched by a tape.
       precision: "float32", or "mixed_bfloat16" / "mixed_float16": the torso computes
         in bfloat16 / float16 while its variables, the policy logits, the value and the
-        masks stay float32 (the trainers scale the loss for float16: runtime.optim.LossScale)
+        masks stay float32 (the trainers scale the loss for float16: training.optim.LossScale)
         (worth it on CPUs with AVX512_BF16/AMX and on GPUs; see docs/benchmarks.md).
 
     Returns:

@@ -123,7 +123,7 @@ def play_states(policy, count: int, seed: int, max_steps: int = 2000) -> np.ndar
     """`count` diverse states `[count, H, W, C]` among `max_steps` agent steps played by
     `policy` (sampling its actions; a game that ends is followed by the next)."""
     from drarl_tf.envs import make_vector_env
-    from drarl_tf.runtime.rollout import sample_actions
+    from drarl_tf.training.rollout import sample_actions
     from drarl_tf.viz.summaries import select_diverse_states
 
     env = make_vector_env(policy.metadata["game"], 1, training=False)

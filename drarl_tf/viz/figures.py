@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from drarl_tf.bookkeeping.checkpoints import read_milestones
+from drarl_tf.bookkeeping.export import LoadedPolicy, export_checkpoint
+from drarl_tf.bookkeeping.paths import probe_writable
 from drarl_tf.envs import make_vector_env
 from drarl_tf.envs.minatar import object_channels
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.checkpoints import read_milestones
-from drarl_tf.runtime.export import LoadedPolicy, export_checkpoint
-from drarl_tf.runtime.paths import probe_writable
-from drarl_tf.runtime.rollout import sample_actions
+from drarl_tf.training.rollout import sample_actions
 from drarl_tf.viz.panels import channel_grid, explanation_rows
 from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram
 

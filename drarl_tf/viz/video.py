@@ -8,7 +8,7 @@ import numpy as np
 
 from drarl_tf.envs.minatar import object_channels
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.rollout import sample_actions
+from drarl_tf.training.rollout import sample_actions
 from drarl_tf.viz.overlay import enlarge, picture
 from drarl_tf.viz.panels import mask_frame
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from drarl_tf.envs.base import VecEnv
-from drarl_tf.runtime.unroll import Episodes, Unroll, empty_unroll
+from drarl_tf.training.unroll import Episodes, Unroll, empty_unroll
 
 # policy(obs [N, H, W, C] uint8) -> (logits [N, A] float32, values [N] float32)
 PolicyFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

@@ -24,10 +24,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.bookkeeping.checkpoints import checkpoint_prefixes, nonfinite_variables
+from drarl_tf.bookkeeping.paths import check_saved_model_dir, probe_writable
+from drarl_tf.bookkeeping.results import METADATA_FILE, read_metadata
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.checkpoints import checkpoint_prefixes, nonfinite_variables
-from drarl_tf.runtime.paths import check_saved_model_dir, probe_writable
-from drarl_tf.runtime.results import METADATA_FILE, read_metadata
 
 
 def run_metadata(env_spec, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
@@ -225,9 +225,9 @@ def export_checkpoint(checkpoint, output=None, export_dir: str = "") -> str:
         (`<run>/saved_model`, or `<export_dir>/<run>`), with `-<frames>` added when
         an older checkpoint than the latest is exported.
     """
+    from drarl_tf.bookkeeping.run_dir import export_path
     from drarl_tf.envs import describe
     from drarl_tf.networks import build_network, net_name_of
-    from drarl_tf.runtime.run_dir import export_path
 
     checkpoint = Path(checkpoint)
     run_root = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent

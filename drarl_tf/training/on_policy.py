@@ -6,12 +6,12 @@ import time
 
 import tensorflow as tf
 
+from drarl_tf.bookkeeping.session import TrainingSession, TrainResult
 from drarl_tf.configs import OnPolicyConfig
 from drarl_tf.envs import EnvSpec, make_env
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.hardware import set_cpu_threads
-from drarl_tf.runtime.rollout import RolloutCollector, make_policy
-from drarl_tf.runtime.session import TrainingSession, TrainResult
+from drarl_tf.training.hardware import set_cpu_threads
+from drarl_tf.training.rollout import RolloutCollector, make_policy
 
 
 def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:

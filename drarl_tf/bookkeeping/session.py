@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from drarl_tf.bookkeeping.checkpoints import Checkpointer, Milestones
+from drarl_tf.bookkeeping.export import check_export_target, export_saved_model, run_metadata
+from drarl_tf.bookkeeping.lock import release as release_lock
+from drarl_tf.bookkeeping.numerics import batch_statistics
+from drarl_tf.bookkeeping.progress import Progress, drop_steps_after
+from drarl_tf.bookkeeping.run_dir import export_path, open_run_dir, run_name
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.checkpoints import Checkpointer, Milestones
-from drarl_tf.runtime.export import check_export_target, export_saved_model, run_metadata
-from drarl_tf.runtime.hardware import precision_hint
-from drarl_tf.runtime.lock import release as release_lock
-from drarl_tf.runtime.numerics import batch_statistics
-from drarl_tf.runtime.optim import LinearDecay
-from drarl_tf.runtime.progress import Progress, drop_steps_after
-from drarl_tf.runtime.run_dir import export_path, open_run_dir, run_name
+from drarl_tf.training.hardware import precision_hint
+from drarl_tf.training.optim import LinearDecay
 
 RETURN_WINDOW = 100  # games in the logged mean return
 

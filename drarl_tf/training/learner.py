@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.networks import build_network
-from drarl_tf.runtime.optim import LinearDecay, LossScale, apply_if_finite
+from drarl_tf.training.optim import LinearDecay, LossScale, apply_if_finite
 
 LossFn = Callable[[object, object], tuple[tf.Tensor, dict]]
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from drarl_tf.envs import VecEnv
 from drarl_tf.errors import DrarlError
-from drarl_tf.runtime.rollout import sample_actions
+from drarl_tf.training.rollout import sample_actions
 
 
 def evaluate(policy, env: VecEnv, episodes: int, greedy: bool = False, seed: int = 0) -> dict:

@@ -152,8 +152,8 @@ def training_main(config_cls, trainer: str):
         given = {n: flags.FLAGS[n].value for n in ("net", "game") if flags.FLAGS[n].present}
         for line in spelling_notes(config, given):
             print(line, file=sys.stderr, flush=True)
-        from drarl_tf.runtime.lock import acquire
-        from drarl_tf.runtime.run_dir import writer_run_dir
+        from drarl_tf.bookkeeping.lock import acquire
+        from drarl_tf.bookkeeping.run_dir import writer_run_dir
 
         # A second writer of this run directory is refused now, before TensorFlow loads.
         acquire(writer_run_dir(trainer.rsplit(".", 1)[-1], config))

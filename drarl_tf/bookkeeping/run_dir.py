@@ -69,7 +69,7 @@ def open_run_dir(logdir: str, name: str, config) -> RunDir:
     A resumed run must have been started with the same config, apart from
     `RESUMABLE_CHANGES`; anything else is refused with one line.
     """
-    from drarl_tf.runtime.lock import acquire, release
+    from drarl_tf.bookkeeping.lock import acquire, release
 
     run = RunDir(Path(logdir) / name)
     acquire(run.root)  # one writer (it creates the directory): before anything is written

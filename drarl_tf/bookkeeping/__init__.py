@@ -1,0 +1,2 @@
+"""Run bookkeeping: the run directory and its lock, checkpoints, progress, the
+SavedModel export and where results go."""

@@ -1,1 +1,0 @@
-"""Run-time services shared by every trainer: run directories, checkpoints, progress, CLI."""

@@ -1,0 +1,2 @@
+"""The training core: unrolls, the rollout collector, the learner skeleton and its
+optimiser parts, the shared training loop, evaluation, and TensorFlow's process settings."""
