@@ -28,6 +28,7 @@ from drarl_tf.bookkeeping.checkpoints import checkpoint_prefixes, nonfinite_vari
 from drarl_tf.bookkeeping.paths import check_saved_model_dir, probe_writable
 from drarl_tf.bookkeeping.results import METADATA_FILE, read_metadata
 from drarl_tf.errors import DrarlError
+from drarl_tf.tf_settings import configure_tensorflow
 
 
 def run_metadata(env_spec, algo: str, net: str, seed: int, frames: int, run_dir) -> dict:
@@ -172,9 +173,7 @@ class LoadedPolicy:
     def __init__(self, path):
         path = check_saved_model_dir(path)
         try:
-            from drarl_tf.networks import quiet_grappler
-
-            quiet_grappler()
+            configure_tensorflow()
             self.module = tf.saved_model.load(str(path))
             self.metadata = json.loads(self.module.metadata.numpy().decode())
             self.serve = self.module.signatures["serving_default"]

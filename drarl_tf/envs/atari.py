@@ -20,6 +20,7 @@ import numpy as np
 
 from drarl_tf.envs.base import EpisodeTracker, VecEnv, VecStep
 from drarl_tf.errors import DrarlError
+from drarl_tf.names import match_name
 
 FRAME_SKIP = 4
 MAX_EPISODE_FRAMES = 108_000
@@ -39,13 +40,11 @@ def atari_games() -> dict[str, str]:
 
 
 def rom_id(game: str) -> str:
-    """The ROM id of an Atari game named as `check_game` accepts it (`RoadRunner`,
-    `road_runner`, `roadrunner`); one-line DrarlError for unknown or non-Atari names."""
-    from drarl_tf.envs.registry import check_game  # the one name resolution (cached)
-
-    name = check_game(game)
-    if name not in atari_games():
-        raise DrarlError(f"{name} is not an Atari game")
+    """The ROM id of an Atari game in any spelling (`RoadRunner`, `road_runner`,
+    `roadrunner`); one-line DrarlError for unknown or non-Atari names."""
+    name, _ = match_name(game, atari_games())
+    if name is None:
+        raise DrarlError(f"{game} is not an Atari game")
     return atari_games()[name]
 
 

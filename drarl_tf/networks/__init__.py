@@ -1,6 +1,6 @@
 """Networks: IMPALA ResNet, DRARL residual attention and the two ablations, as Keras
 models (builder.py, attention.py) and as Sonnet 2 modules (sonnet_nets.py), both built
-from one table (table.py).
+from one table (table.py), in the precisions of precision.py.
 
 Names, checks and the table (`NET_NAMES`, `NETWORKS`, `check_net_name`, ...) import no
 TensorFlow; the builders, layers and Sonnet modules load it when first asked for.
@@ -8,15 +8,8 @@ TensorFlow; the builders, layers and Sonnet modules load it when first asked for
 
 import importlib
 
-from drarl_tf.networks.table import (
-    NET_NAMES,
-    NETWORKS,
-    PRECISIONS,
-    NetSpec,
-    check_net_name,
-    check_precision,
-    net_spec,
-)
+from drarl_tf.networks.precision import PRECISIONS, check_precision
+from drarl_tf.networks.table import NET_NAMES, NETWORKS, NetSpec, check_net_name, net_spec
 
 # Lazily loaded names: "module" (the same name there) or "module:name".
 _LAZY = {
@@ -29,10 +22,9 @@ _LAZY = {
     "check_obs_shape": "builder",
     "mask_output_names": "builder",
     "net_name_of": "builder",
-    "quiet_grappler": "builder",
     "torso_parameter_count": "builder",
-    "AttentionModule": "layers",
-    "ResidualBlock": "layers",
+    "AttentionModule": "attention",
+    "ResidualBlock": "attention",
     "SonnetAttentionModule": "sonnet_nets:AttentionModule",
     "SonnetNetwork": "sonnet_nets:Network",
     "SonnetResidualBlock": "sonnet_nets:ResidualBlock",

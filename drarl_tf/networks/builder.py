@@ -6,16 +6,12 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks.attention import AttentionModule, ResidualBlock
-from drarl_tf.networks.table import (
-    NetSpec,
-    check_net_name,
-    check_precision,
-    net_spec,
-)
+from drarl_tf.networks.precision import check_precision
+from drarl_tf.networks.table import NetSpec, check_net_name, net_spec
+from drarl_tf.tf_settings import configure_tensorflow
 
 POLICY_LOGITS = "policy_logits"
 VALUE = "value"
@@ -54,14 +50,6 @@ def _section(x, index: int, channels: int, spec: NetSpec):
     return x, mask
 
 
-def quiet_grappler() -> None:
-    """Turns off Grappler's remapper, which with oneDNN (see drarl_tf/__init__.py) fails
-    on the residual adds of these nets and logs an "E ... remapper failed" line per
-    traced function; it leaves the graph as it was anyway, and turning it off measured
-    no change in forward or train-step speed (TF 2.21, AVX2 CPU)."""
-    tf.config.optimizer.set_experimental_options({"remapping": False})
-
-
 def build_network(
     name: str, num_actions: int, obs_shape: Sequence[int] = (84, 84, 4),
     input_dtype: str = "uint8", precision: str = "float32",
@@ -92,7 +80,7 @@ def build_network(
     if int(num_actions) < 1:
         raise DrarlError(f"num_actions must be >= 1, got {num_actions}")
     check_precision(precision)
-    quiet_grappler()
+    configure_tensorflow()
     # Layers take the global dtype policy when they are made: set it for this build only.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)

@@ -1,4 +1,4 @@
-"""The networks as one table, with their names and precisions, checked without TensorFlow.
+"""The networks as one table, with their names, checked without TensorFlow.
 
 Every network of the paper is the IMPALA ResNet torso: three sections of
 conv 3x3 -> max-pool 3x3/2 -> body, then relu -> flatten -> dense 256 -> relu.
@@ -17,10 +17,10 @@ imports no TensorFlow.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.names import match_name
 
 SECTION_CHANNELS = (16, 32, 32)
 HIDDEN_UNITS = 256
@@ -70,36 +70,19 @@ NETWORKS: dict[str, NetSpec] = {
     )
 }
 NET_NAMES = tuple(NETWORKS)
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def _key(name) -> str:
-    """What a net name is compared by, as game names are: any case; '_', '-' and spaces
-    ignored."""
-    return "".join(c for c in str(name).strip().lower() if c not in "_- ")
-
-
-_NAMES_BY_KEY = {_key(name): name for name in NET_NAMES}
 
 
 def check_net_name(name: str) -> str:
     """The canonical name of a known network (any case; '_', '-' and spaces ignored:
     `DRARL`, `simple-drarl`, `SimpleDrarl`), else a one-line DrarlError with the names
     and the closest ones."""
-    key = _key(name)
-    if key in _NAMES_BY_KEY:
-        return _NAMES_BY_KEY[key]
-    close = difflib.get_close_matches(key, list(_NAMES_BY_KEY), n=2, cutoff=0.6)
-    hint = f" Did you mean {', '.join(_NAMES_BY_KEY[k] for k in close)}?" if close else ""
+    canonical, close = match_name(name, NET_NAMES, closest=2)
+    if canonical is not None:
+        return canonical
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise DrarlError(f"unknown net '{name}'; choose one of {', '.join(NET_NAMES)}.{hint}")
 
 
 def net_spec(name: str) -> NetSpec:
     """The table's row of a network (names as `check_net_name` accepts them)."""
     return NETWORKS[check_net_name(name)]
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise DrarlError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
-    return precision
