@@ -114,11 +114,12 @@ def test_auto_precision_takes_bf16_only_on_a_cpu_that_has_it(bf16, gpu, expected
 
 @pytest.mark.parametrize("flags, expected", [
     ("avx2 avx512_bf16", "mixed_bfloat16"), ("avx2 fma", "float32")])
-def test_config_resolves_auto_and_records_the_choice(tmp_path, monkeypatch, flags, expected):
+def test_auto_is_resolved_for_the_machine_when_the_run_starts(tmp_path, monkeypatch, flags, expected):
     monkeypatch.setattr(hardware, "cpu_info", lambda: ("cpu", frozenset(flags.split())))
     monkeypatch.setattr(hardware, "has_gpu", lambda: False)
     config = ppo.PPOConfig(game="Catch", precision="auto", logdir=str(tmp_path))
-    assert config.precision == expected  # what config.json and the learner get
+    assert config.precision == "auto"  # a config never asks TensorFlow about GPUs
+    assert hardware.resolved(config).precision == expected  # what the learner gets
     hint = hardware.precision_hint("float32")
     assert (hint is not None) == (expected == "mixed_bfloat16")
     assert hardware.precision_hint("mixed_bfloat16") is None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-NONFINITE_ACTIONS = ("stop", "skip")
-
 
 def batch_statistics(batch) -> str:
     """One line: each numeric array of `batch` (an `Unroll` or a dict) with its finite

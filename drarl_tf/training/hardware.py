@@ -10,14 +10,15 @@ operation is emulated (scripts/benchmark.py --mode=precision, docs/benchmarks.md
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
 
+from drarl_tf.configs import AUTO
 from drarl_tf.errors import DrarlError
-from drarl_tf.networks.table import PRECISIONS
+from drarl_tf.networks.precision import PRECISIONS
 
-AUTO = "auto"
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as /proc/cpuinfo spells them
 
 
@@ -78,6 +79,15 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def resolved(config):
+    """`config` with `precision="auto"` replaced by this machine's choice (any other
+    config as it is)."""
+    precision = resolve_precision(config.precision)
+    if precision == config.precision:
+        return config
+    return dataclasses.replace(config, precision=precision)
+
+
 def precision_hint(precision: str) -> str | None:
     """A line for the start of a float32 run on a CPU-only machine that has bf16."""
     found = bf16_cpu_flags()
@@ -86,26 +96,3 @@ def precision_hint(precision: str) -> str | None:
     return (f"hint: this CPU has {'/'.join(found)}; --precision=auto (mixed_bfloat16) "
             "trained 1.5-1.7x faster on a 2-core Xeon with AMX, with the same learning on "
             "Catch (docs/benchmarks.md)")
-
-
-def set_cpu_threads(threads: int) -> None:
-    """Lets TensorFlow use `threads` threads in this process (0: leave its default, one per
-    core). Takes effect only before TensorFlow runs its first operation; after that a
-    different setting is said in one warning and the process keeps its threads."""
-    if threads <= 0:
-        return
-    import tensorflow as tf
-
-    threading = tf.config.threading
-    if (threading.get_intra_op_parallelism_threads() == threads
-            and threading.get_inter_op_parallelism_threads() == threads):
-        return
-    try:
-        threading.set_intra_op_parallelism_threads(threads)
-        threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        import warnings
-
-        warnings.warn(f"cpu_threads={threads} not applied: TensorFlow already ran in this "
-                      "process with its own threads (set it before any TensorFlow work)",
-                      stacklevel=2)
