@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import keras
-
 from drarl_tf.bookkeeping.session import TrainResult
 from drarl_tf.configs import A2CConfig
 from drarl_tf.losses import a2c_loss, gae_advantages
-from drarl_tf.training.learner import Learner, flatten_time, total_steps
+from drarl_tf.training.learner import Learner, flatten_time
 from drarl_tf.training.on_policy import train_on_policy
 from drarl_tf.training.unroll import Unroll, unroll_spec
 
@@ -33,23 +31,14 @@ class A2CLearner(Learner):
     """One RMSProp step per rollout on `a2c_loss_fn`."""
 
     def __init__(self, config: A2CConfig, obs_shape, num_actions: int, frames_per_update: int):
-        self.config = config
         super().__init__(
-            net=config.net, num_actions=num_actions, obs_shape=obs_shape,
-            precision=config.precision,
-            make_optimizer=lambda schedule: keras.optimizers.RMSprop(
-                learning_rate=schedule, rho=config.rmsprop_decay, epsilon=config.rmsprop_epsilon),
-            learning_rate=config.learning_rate,
-            decay_steps=total_steps(config.total_frames, frames_per_update),
-            loss_fn=a2c_loss_fn(config), max_grad_norm=config.max_grad_norm,
+            config, obs_shape, num_actions, frames_per_update, loss_fn=a2c_loss_fn(config),
             batch_spec=unroll_spec(config.unroll_length, config.num_envs, obs_shape,
-                                   num_actions),
-            xla=config.xla)
+                                   num_actions))
 
 
 def train(config: A2CConfig, env_fn=None) -> TrainResult:
     """Trains A2C until `config.total_frames`; resumes from the run directory's checkpoint."""
-    return train_on_policy(
-        "a2c", config, lambda obs_shape, num_actions, fpu: A2CLearner(config, obs_shape,
-                                                                     num_actions, fpu),
-        env_fn)
+    from drarl_tf.viz.summaries import RunImages
+
+    return train_on_policy("a2c", config, A2CLearner, env_fn, images=RunImages)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -10,7 +9,7 @@ import tensorflow_probability as tfp
 from drarl_tf.bookkeeping.session import TrainResult
 from drarl_tf.configs import PPOConfig
 from drarl_tf.losses import gae_advantages, ppo_loss
-from drarl_tf.training.learner import Learner, total_steps
+from drarl_tf.training.learner import Learner
 from drarl_tf.training.on_policy import train_on_policy
 from drarl_tf.training.unroll import Unroll
 
@@ -36,7 +35,6 @@ class PPOLearner(Learner):
 
     def __init__(self, config: PPOConfig, obs_shape, num_actions: int, frames_per_update: int,
                  seed: int = 0):
-        self.config = config
         self.rng = np.random.default_rng(seed)
         self.minibatch = M = config.unroll_length * config.num_envs // config.num_minibatches
         spec = dict(
@@ -49,15 +47,8 @@ class PPOLearner(Learner):
             mask=tf.TensorSpec((M,), tf.float32),
         )
         super().__init__(
-            net=config.net, num_actions=num_actions, obs_shape=obs_shape,
-            precision=config.precision,
-            make_optimizer=lambda schedule: keras.optimizers.Adam(
-                learning_rate=schedule, epsilon=config.adam_epsilon),
-            learning_rate=config.learning_rate,
-            decay_steps=total_steps(config.total_frames, frames_per_update,
-                                    config.num_epochs * config.num_minibatches),
-            loss_fn=ppo_loss_fn(config), max_grad_norm=config.max_grad_norm,
-            batch_spec=spec, xla=config.xla)
+            config, obs_shape, num_actions, frames_per_update, loss_fn=ppo_loss_fn(config),
+            batch_spec=spec, steps_per_update=config.num_epochs * config.num_minibatches)
         self._targets = tf.function(self._gae)
 
     def _gae(self, rewards, values, discounts, mask, behaviour_logits, actions):
@@ -92,6 +83,9 @@ class PPOLearner(Learner):
 
 def train(config: PPOConfig, env_fn=None) -> TrainResult:
     """Trains PPO until `config.total_frames`; resumes from the run directory's checkpoint."""
-    return train_on_policy(
-        "ppo", config, lambda obs_shape, num_actions, fpu: PPOLearner(
-            config, obs_shape, num_actions, fpu, seed=config.seed), env_fn)
+    from drarl_tf.viz.summaries import RunImages
+
+    def make_learner(config, obs_shape, num_actions, frames_per_update):
+        return PPOLearner(config, obs_shape, num_actions, frames_per_update, seed=config.seed)
+
+    return train_on_policy("ppo", config, make_learner, env_fn, images=RunImages)

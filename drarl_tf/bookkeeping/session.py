@@ -1,28 +1,26 @@
-"""One training run's bookkeeping, shared by every trainer: run directory, resume,
-frame and episode counters, progress, periodic checkpoints and the final result."""
+"""One training run's state, shared by every trainer: run directory and its lock, resume,
+frame and episode counters, the learning-rate anchor, progress, the non-finite policy,
+periodic and milestone checkpoints, the target return, fps and the final result.
+
+What a run does around that state lives elsewhere: the loop, Ctrl-C/SIGTERM and the
+SavedModel in `drarl_tf.training.loop`, the TensorBoard images in the `images` object a
+trainer hands over (`drarl_tf.viz.summaries.RunImages`)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from drarl_tf.bookkeeping.checkpoints import Checkpointer, Milestones
-from drarl_tf.bookkeeping.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.bookkeeping.lock import release as release_lock
 from drarl_tf.bookkeeping.numerics import batch_statistics
 from drarl_tf.bookkeeping.progress import Progress, drop_steps_after
 from drarl_tf.bookkeeping.run_dir import export_path, open_run_dir, run_name
 from drarl_tf.errors import DrarlError
-from drarl_tf.training.hardware import precision_hint
-from drarl_tf.training.optim import LinearDecay
 
 RETURN_WINDOW = 100  # games in the logged mean return
 
@@ -47,12 +45,16 @@ class TrainingSession:
 
     `config` needs the fields `net`, `seed`, `logdir`, `export_dir`, `total_frames`,
     `log_interval_seconds` and `checkpoint_minutes`; `env_spec` (an `EnvSpec`) gives the
-    game's name, observation shape and actions for the SavedModel written at the end.
+    game's name, observation shape and actions. `images`: an object with `wants_states`
+    and `write(writer, frames, obs, states_file)` that draws the TensorBoard images every
+    `config.image_every_frames` frames (None: no images). A `with` block gives the
+    run directory's lock back at its end, whatever happened.
     """
 
-    def __init__(self, algo: str, config, env_spec, model, optimizer, export_model: bool = True):
+    def __init__(self, algo: str, config, env_spec, model, optimizer, images=None):
         self.config = config
-        self.export_model = export_model  # False: no SavedModel at the end (non-chief workers)
+        self.images = images if config.image_every_frames else None
+        self.export_model = True  # whether the run's end writes a SavedModel (training.loop)
         self.algo = algo
         self.model = model
         self.env_spec = env_spec  # its name, actions and observation shape: the SavedModel's
@@ -60,10 +62,16 @@ class TrainingSession:
         self.run = open_run_dir(config.logdir, self.name, config)  # takes its lock
         self._holds_lock = True
         try:
-            self._open(config, model, optimizer, export_model)
+            self._open(config, model, optimizer)
         except BaseException:
             self.release_lock()
             raise
+
+    def __enter__(self) -> TrainingSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release_lock()  # close() gives it back; a failed run, here
 
     def release_lock(self) -> None:
         """Gives back the run directory's writer's lock (once; `close` does it, and the
@@ -72,10 +80,8 @@ class TrainingSession:
             self._holds_lock = False
             release_lock(self.run.root)
 
-    def _open(self, config, model, optimizer, export_model: bool) -> None:
+    def _open(self, config, model, optimizer) -> None:
         """Restores the run's state and sets up checkpoints, progress and milestones."""
-        if export_model:  # a destination that cannot take the SavedModel fails now, not at the end
-            check_export_target(self.export_path, self._run_dir, own=not config.export_dir)
         self.optimizer = optimizer
         self.frames = tf.Variable(0, dtype=tf.int64, name="frames")
         self.episodes = tf.Variable(0, dtype=tf.int64, name="episodes")
@@ -84,9 +90,10 @@ class TrainingSession:
         self.recent_returns = tf.Variable(tf.zeros([RETURN_WINDOW], tf.float64),
                                           name="recent_returns")
         self.recent_count = tf.Variable(0, dtype=tf.int64, name="recent_count")
-        # The learning-rate schedule's anchor (see LinearDecay) is part of the run's state.
+        # The learning-rate schedule's anchor (a LinearDecay's `state`, which `rebase`s
+        # to a new end) is part of the run's state.
         self.schedule = getattr(optimizer, "_learning_rate", None)
-        if not isinstance(self.schedule, LinearDecay):
+        if not hasattr(self.schedule, "rebase"):
             self.schedule = None
         extra = {"lr_schedule": self.schedule.state} if self.schedule else {}
         self.checkpointer = Checkpointer(self.run.checkpoints, also_in=(self.run.milestones,),
@@ -104,9 +111,6 @@ class TrainingSession:
                          f"on from {rate:.3g} linearly to 0 at the new end")
         # Logs past the resumed frames belong to the work that was lost: one history.
         drop_steps_after(self.run.tb, self.start_frames)
-        hint = precision_hint(config.precision)
-        if hint:
-            self.log(hint)
         self.progress = Progress(self.name, config.total_frames, self.run.tb,
                                  config.log_interval_seconds, window=RETURN_WINDOW)
         count = int(self.recent_count.numpy())
@@ -115,7 +119,6 @@ class TrainingSession:
         self._first_update: tuple[float, int] | None = None
         self._end: tuple[float, int] | None = None
         self.metrics: dict = {}
-        self._images = None  # ImageSummaries, made from the first states seen
         self._next_images = self.start_frames  # frames at which images are due next
         self._images_written_at = -1
         self._milestones = Milestones(self.run.milestones, self.checkpointer.checkpoint,
@@ -126,40 +129,10 @@ class TrainingSession:
         if self.start_frames == 0:
             self._milestones.reached(0, config.total_frames)  # the untrained weights: 0 %
         self.interrupted = False
-        self.stop_requested = False  # set by the first Ctrl-C / SIGTERM, see stop_on_interrupt
+        self.stop_requested = False  # set by the first Ctrl-C / SIGTERM (training.loop)
         self._saved_frames = self.start_frames
         self.skipped_updates = 0  # updates dropped for a non-finite loss (on_nonfinite="skip")
         self._announced_target = False
-
-    @contextlib.contextmanager
-    def stop_on_interrupt(self):
-        """Inside the block, the first Ctrl-C (or SIGTERM) only sets `stop_requested`: the
-        trainer finishes the update in progress, so that the checkpoint that `close()`
-        writes holds whole updates only (frames, weights and LR step agree). A second
-        Ctrl-C quits at once. Outside the main thread signals cannot be caught, and a
-        KeyboardInterrupt stops the loop where it is, as before."""
-
-        def request_stop(signum, frame):
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = self.interrupted = True
-            self.log("interrupted: finishing this update, then writing a checkpoint and the "
-                     "SavedModel (Ctrl-C again to quit at once)")
-
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, request_stop)
-        try:
-            yield
-        except KeyboardInterrupt:
-            if self.stop_requested:  # the second Ctrl-C: quit without writing anything
-                raise
-            self.interrupted = True
-            self.log("interrupted: writing a checkpoint and the SavedModel")
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     @property
     def running(self) -> bool:
@@ -253,32 +226,12 @@ class TrainingSession:
     def wants_states(self) -> bool:
         """True until the states of the TensorBoard images are chosen: pass the update's
         observations to `record` then."""
-        return bool(self.config.image_every_frames) and self._images is None
-
-    def _image_summaries(self, obs):
-        """The fixed image batch: diverse states of the run's first update, kept in
-        `<run>/image_states.npy` so that a resumed run shows the same states."""
-        from drarl_tf.envs.minatar import object_channels
-        from drarl_tf.viz.summaries import ImageSummaries, select_diverse_states
-
-        path = self.run.root / "image_states.npy"
-        states = None
-        if path.exists():
-            with contextlib.suppress(OSError, ValueError):
-                states = np.load(path)
-        if states is None or states.shape[1:] != tuple(self.env_spec.obs_shape):
-            if obs is None:
-                return None
-            states = select_diverse_states(obs, seed=self.config.seed)
-            with contextlib.suppress(OSError):
-                np.save(path, states)
-        return ImageSummaries(self.model, states, objects=object_channels(self.env_spec.name))
+        return self.images is not None and self.images.wants_states
 
     def _write_images(self, now: int, obs=None) -> None:
-        if self._images is None:
-            self._images = self._image_summaries(obs)
-        if self._images is not None and now != self._images_written_at:
-            self._images.write(self.progress.writer, now)
+        if (self.images is not None and now != self._images_written_at
+                and self.images.write(self.progress.writer, now, obs,
+                                      self.run.root / "image_states.npy")):
             self._images_written_at = now
 
     def record(self, frames: int, episode_returns, metrics: dict, obs=None) -> bool:
@@ -300,7 +253,7 @@ class TrainingSession:
         self.metrics = metrics
         logged = self.progress.maybe_log(now, metrics)
         every = self.config.image_every_frames
-        if every and now >= self._next_images:
+        if self.images is not None and now >= self._next_images:
             self._write_images(now, obs)
             self._next_images = (now // every + 1) * every
         self._milestones.reached(now, self.config.total_frames)
@@ -317,33 +270,20 @@ class TrainingSession:
         """`<run dir>/saved_model/`, or `<export_dir>/<run name>/` (see RunConfig)."""
         return export_path(self.run.root, self.config.export_dir)
 
-    @property
-    def _run_dir(self) -> str:
-        return str(self.run.root.resolve())
-
-    def export(self) -> str:
-        """Writes the current policy as a SavedModel to `export_path`."""
-        metadata = run_metadata(self.env_spec, self.algo, self.config.net, self.config.seed,
-                                int(self.frames.numpy()), self._run_dir)
-        return export_saved_model(self.model, self.export_path, self.env_spec.obs_shape, metadata,
-                                  own=not self.config.export_dir)
-
     def close(self) -> TrainResult:
-        """Writes the final checkpoint and SavedModel (if anything was trained, or no
-        export exists yet) and the last progress line (unless the last line already
-        showed the final frames), its fps up to `stop_clock`."""
+        """Writes the final checkpoint, the trained policy's images (if anything was
+        trained) and the last progress line (unless the last line already showed the
+        final frames), its fps up to `stop_clock`. The lock is kept: give it back with
+        `release_lock` (the `with` block's end) once the SavedModel is written."""
         if self._end is None:
             self.stop_clock()
         final = int(self.frames.numpy())
         self.save_checkpoint(announce=False)
-        if final > self.start_frames and self.config.image_every_frames:
+        if final > self.start_frames:
             self._write_images(final)  # the trained policy's images
         if self.metrics:
             self.progress.maybe_log(final, self.metrics, force=True, now=self._end[0])
         self.progress.close()
-        if self.export_model and (final > self.start_frames or not self.export_path.exists()):
-            self.log(f"SavedModel: {self.export()}")
-        self.release_lock()
         steady = float("nan")
         if self._first_update is not None and self._end[1] > self._first_update[1]:
             steady = (self._end[1] - self._first_update[1]) / (self._end[0] - self._first_update[0])

@@ -26,7 +26,8 @@ from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
 from drarl_tf.impala.learner import Learner
 from drarl_tf.networks import build_network
-from drarl_tf.training.hardware import set_cpu_threads
+from drarl_tf.tf_settings import set_cpu_threads
+from drarl_tf.training.hardware import resolved
 from drarl_tf.training.rollout import make_policy
 from drarl_tf.training.unroll import Unroll
 
@@ -165,6 +166,13 @@ def _random_rollout(T: int, N: int, obs_shape, num_actions: int) -> Unroll:
     )
 
 
+def compute_bound(env: float, inference: float, train: float, passes: int = 1) -> float:
+    """Samples/s of a loop that steps the env, acts and trains one after the other, each
+    alone at its rate (samples/s), training `passes` times on each sample
+    (docs/design.md, Performance model): 1 / (1/env + 1/inference + passes/train)."""
+    return 1.0 / (1.0 / env + 1.0 / inference + passes / train)
+
+
 def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     """A2C or PPO: rates alone, the bound 1 / (1/E + 1/I + k/L) with k passes per sample
     (1 for A2C, num_epochs for PPO), end to end, and the measured share of time per part,
@@ -174,6 +182,7 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
 
     module = {"a2c": a2c, "ppo": ppo}[algo]
     set_cpu_threads(config.cpu_threads)
+    config = resolved(config)
     T, N = config.unroll_length, config.num_envs
     e, obs_shape, num_actions, fps_per_step = _env_rate(config.game, N, seconds)
     # A2C and PPO act with the learner's own model, so in its precision.
@@ -183,7 +192,7 @@ def on_policy_end_to_end(algo: str, config, seconds: float) -> dict:
     k = getattr(config, "num_epochs", 1)
     rollout = _random_rollout(T, N, obs_shape, num_actions)
     lr = _rate(lambda: learner.update(rollout), T * N * k, seconds, warmup=1)  # per pass
-    bound = 1.0 / (1.0 / e + 1.0 / i + k / lr)
+    bound = compute_bound(e, i, lr, k)
     end_to_end, result = _timed_run(module.train, config, T * N, fps_per_step, bound, seconds,
                                     min_updates=4)
     shares = {k_: v for k_, v in result.metrics.items() if k_.startswith("time/")}
@@ -230,7 +239,8 @@ def minatar_config(game: str, net: str, train_flags=None, **changes) -> PPOConfi
     """The MinAtar study's PPO config for `game` and `net`: its train_flags (default
     `EXPERIMENTS["minatar"]`'s) as overrides, then `changes` (e.g. cpu_threads=0)."""
     flags = _study_flags() if train_flags is None else train_flags
-    return PPOConfig(**{**study_overrides(flags), "game": game, "net": net, **changes})
+    return resolved(PPOConfig(**{**study_overrides(flags), "game": game, "net": net,
+                                  **changes}))
 
 
 def _end_to_end_child(algo: str, config, seconds: float, barrier, send) -> None:
@@ -355,6 +365,7 @@ def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
     end, in `config.inference`'s mode: the inference rate I is that of the model that
     acts there, at its batch size (an actor's float32 CPU copy at `envs_per_actor`, or
     the learner's model in its precision at `num_actors x envs_per_actor`)."""
+    config = resolved(config)
     e, obs_shape, num_actions, fps_per_step = _env_rate(
         config.game, config.num_actors * config.envs_per_actor, seconds)
     if config.inference == "learner":
@@ -363,7 +374,7 @@ def impala_end_to_end(config: ImpalaConfig, seconds: float) -> dict:
     else:
         i = inference_rate(config.net, obs_shape, num_actions, config.envs_per_actor, seconds)
     lr = learner_rate(config, obs_shape, num_actions, seconds)
-    bound = 1.0 / (1.0 / e + 1.0 / i + 1.0 / lr)
+    bound = compute_bound(e, i, lr)
     end_to_end, result = _timed_run(train, config, config.batch_size * config.unroll_length,
                                     fps_per_step, bound, seconds, min_updates=8)
     return {

@@ -260,8 +260,9 @@ def drarl_ppo_rate(game: str, timed_rollouts: int = 2, precision: str = "float32
     import tensorflow as tf
 
     from drarl_tf.ppo import PPOConfig, train
+    from drarl_tf.training.hardware import resolved
 
-    config = PPOConfig(net="impala", game=game, precision=precision)
+    config = resolved(PPOConfig(net="impala", game=game, precision=precision))
     frames = (timed_rollouts + 1) * config.num_envs * config.unroll_length * 4
     with tempfile.TemporaryDirectory() as tmp:
         config = dataclasses.replace(config, logdir=f"{tmp}/runs", export_dir=f"{tmp}/saved",

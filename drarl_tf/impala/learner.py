@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.losses import impala_loss
 from drarl_tf.training.learner import Learner as LearnerBase
-from drarl_tf.training.learner import evaluate_unroll, total_steps
+from drarl_tf.training.learner import evaluate_unroll
 from drarl_tf.training.unroll import Unroll, slice_envs, unroll_spec
 
 
@@ -61,20 +60,11 @@ class Learner(LearnerBase):
 
     def __init__(self, config: ImpalaConfig, obs_shape, num_actions: int, frames_per_update: int,
                  strategy: tf.distribute.Strategy | None = None):
-        self.config = config
         self._vote = None  # any_worker's traced all-reduce
         super().__init__(
-            net=config.net, num_actions=num_actions, obs_shape=obs_shape,
-            precision=config.precision,
-            make_optimizer=lambda schedule: keras.optimizers.RMSprop(
-                learning_rate=schedule, rho=config.rmsprop_decay,
-                momentum=config.rmsprop_momentum, epsilon=config.rmsprop_epsilon),
-            learning_rate=config.learning_rate,
-            decay_steps=total_steps(config.total_frames, frames_per_update),
-            loss_fn=vtrace_loss_fn(config), max_grad_norm=config.max_grad_norm,
+            config, obs_shape, num_actions, frames_per_update, loss_fn=vtrace_loss_fn(config),
             batch_spec=unroll_spec(config.unroll_length, config.local_batch_size, obs_shape,
                                    num_actions),
-            xla=config.xla,
             strategy=strategy or make_strategy(config.strategy,
                                                config.collective_timeout_seconds))
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.networks import build_network
-from drarl_tf.training.optim import LinearDecay, LossScale, apply_if_finite
+from drarl_tf.training.optim import LinearDecay, LossScale, apply_if_finite, make_optimizer
 
 LossFn = Callable[[object, object], tuple[tf.Tensor, dict]]
 
@@ -36,35 +36,42 @@ def total_steps(total_frames: int, frames_per_update: int, steps_per_update: int
 class Learner:
     """Owns the model and its optimizer; `update(batch)` applies one gradient step.
 
+    Everything but the loss comes from `config`, here and only here: the network
+    (`net`, `precision`), the optimiser (`make_optimizer`: `config.OPTIMIZER` and its
+    settings), the linear decay of `learning_rate` to 0 over the run's optimiser steps,
+    the global-norm clip `max_grad_norm` and `xla`.
+
     Args:
-      net, num_actions, obs_shape, precision: the network (see `build_network`).
-      make_optimizer: `f(learning_rate_schedule) -> keras optimizer`.
-      learning_rate, decay_steps: the schedule, linear from `learning_rate` to 0.
+      config: a trainer's config.
+      obs_shape, num_actions: the network's input and number of actions.
+      frames_per_update: env frames per `update` call; with `steps_per_update` (optimiser
+        steps per call) it gives the steps the learning rate decays over.
       loss_fn: `f(model, batch) -> (loss, metrics)`, traced inside the step.
-      max_grad_norm: the global-norm clip.
       batch_spec: the step's input signature (a structure of `tf.TensorSpec`): the
         step is traced once.
-      xla: compile the loss and gradient computation with XLA.
       strategy: the tf.distribute strategy whose scope holds the variables (default:
         the current one). `update` runs the step on one replica; a subclass that
         spreads a batch over replicas overrides `_step` and calls `replica_step`
         in each (gradients are then summed over the replicas).
     """
 
-    def __init__(self, *, net: str, num_actions: int, obs_shape, precision: str,
-                 make_optimizer, learning_rate: float, decay_steps: int, loss_fn: LossFn,
-                 max_grad_norm: float, batch_spec, xla: bool = False,
+    def __init__(self, config, obs_shape, num_actions: int, frames_per_update: int, *,
+                 loss_fn: LossFn, batch_spec, steps_per_update: int = 1,
                  strategy: tf.distribute.Strategy | None = None):
+        self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.loss_fn = loss_fn
-        self.max_grad_norm = max_grad_norm
+        self.max_grad_norm = config.max_grad_norm
         self.trace_count = 0  # how often the step was traced (once, with a fixed signature)
+        decay_steps = total_steps(config.total_frames, frames_per_update, steps_per_update)
         with self.strategy.scope():
-            self.model = build_network(net, num_actions, obs_shape, precision=precision)
-            self.optimizer = make_optimizer(LinearDecay(learning_rate, decay_steps))
+            self.model = build_network(config.net, num_actions, obs_shape,
+                                       precision=config.precision)
+            self.schedule = LinearDecay(config.learning_rate, decay_steps)
+            self.optimizer = make_optimizer(config, self.schedule)
             self.optimizer.build(self.model.trainable_variables)
-            self.loss_scale = LossScale(precision)  # mixed_float16 only
-        self._gradients = (tf.function(self._gradients_fn, jit_compile=True) if xla
+            self.loss_scale = LossScale(config.precision)  # mixed_float16 only
+        self._gradients = (tf.function(self._gradients_fn, jit_compile=True) if config.xla
                            else self._gradients_fn)
         self._compiled_step = tf.function(self._traced_step, input_signature=[batch_spec])
 

@@ -1,17 +1,15 @@
-"""The synchronous on-policy loop shared by A2C and PPO: collect a rollout, update, repeat."""
+"""The synchronous on-policy acting of A2C and PPO: collect a rollout, update, repeat."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-import tensorflow as tf
-
-from drarl_tf.bookkeeping.session import TrainingSession, TrainResult
 from drarl_tf.configs import OnPolicyConfig
 from drarl_tf.envs import EnvSpec, make_env
-from drarl_tf.errors import DrarlError
-from drarl_tf.training.hardware import set_cpu_threads
+from drarl_tf.training.loop import Update, finish, finished_already, open_session, run, start
 from drarl_tf.training.rollout import RolloutCollector, make_policy
+from drarl_tf.training.seeds import run_seed
 
 
 def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:
@@ -21,55 +19,56 @@ def _time_shares(rollout_seconds: dict, update_seconds: float) -> dict:
     return shares
 
 
-def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None) -> TrainResult:
+@contextlib.contextmanager
+def collecting(env, learner, config: OnPolicyConfig, spec: EnvSpec, seed: int,
+               frames_per_update: int):
+    """Yields the on-policy `step`: one rollout of `config.unroll_length` steps of the
+    env with the learner's current weights, then one `learner.update` on it."""
+    collector = RolloutCollector(env, make_policy(learner.model, spec.obs_shape),
+                                 config.unroll_length, config.discount, config.reward_clip,
+                                 seed)
+    update_seconds = 0.0
+
+    def step() -> Update:
+        nonlocal update_seconds
+        rollout, episodes = collector.collect()
+        begin = time.perf_counter()
+        metrics = learner.update(rollout)
+        update_seconds += time.perf_counter() - begin
+        collector.reset_policy_cache()  # on-policy: act with the updated weights
+        metrics.update(_time_shares(collector.seconds, update_seconds))
+        return Update(frames_per_update, episodes.returns, metrics, rollout)
+
+    yield step
+
+
+def train_on_policy(algo: str, config: OnPolicyConfig, make_learner, env_fn=None,
+                    images=None):
     """Runs `algo` until `config.total_frames`, resuming from the run directory.
 
     Args:
-      make_learner: `f(obs_shape, num_actions, frames_per_update)` returning an object
-        with `model`, `optimizer` and `update(rollout) -> metrics`.
+      make_learner: `f(config, obs_shape, num_actions, frames_per_update)` returning a
+        `training.learner.Learner`.
       env_fn: optional `f(num_envs)` returning a `VecEnv` or a `gymnasium.vector.VectorEnv`
         (wrapped) for a custom environment.
+      images: the TensorBoard images' maker (see `training.loop.open_session`).
     """
-    set_cpu_threads(config.cpu_threads)
+    config = start(config)
     env = make_env(config.game, config.num_envs, env_fn, training=True)
-    session = None
     try:
         spec = EnvSpec.of(env)
         frames_per_update = config.num_envs * config.unroll_length * spec.frames_per_step
-        tf.keras.utils.set_random_seed(config.seed)
-        learner = make_learner(spec.obs_shape, spec.num_actions, frames_per_update)
-        session = TrainingSession(algo, config, spec, learner.model, learner.optimizer)
-        if session.finished:
-            session.log(session.finished_message())
-            return session.close()
-        # Seeded by where the run (re)starts, so a resumed run is reproducible too.
-        seed = config.seed * 1_000_003 + session.start_frames // frames_per_update
-        collector = RolloutCollector(env, make_policy(learner.model, spec.obs_shape),
-                                     config.unroll_length, config.discount,
-                                     config.reward_clip, seed)
-        session.log(f"{config.num_envs} envs x {config.unroll_length} steps per update, net "
-                    f"{config.net} ({learner.model.count_params():,} params), "
-                    f"logs in {session.run.root}")
-        update_seconds = 0.0
-        try:
-            with session.stop_on_interrupt():
-                while session.running:
-                    rollout, episodes = collector.collect()
-                    start = time.perf_counter()
-                    metrics = learner.update(rollout)
-                    update_seconds += time.perf_counter() - start
-                    collector.reset_policy_cache()  # on-policy: act with the updated weights
-                    session.check_update(metrics, rollout)
-                    metrics.update(_time_shares(collector.seconds, update_seconds))
-                    session.record(frames_per_update, episodes.returns, metrics,
-                                   obs=rollout.obs if session.wants_states else None)
-        except DrarlError:
-            session.save_checkpoint()  # the learner's state is good: keep the work done
-            raise
-        finally:
-            session.stop_clock()
-        return session.close()
+        learner = make_learner(config, spec.obs_shape, spec.num_actions, frames_per_update)
+        with open_session(algo, config, spec, learner, images) as session:
+            if finished_already(session):
+                return finish(session)
+            # Seeded by where the run (re)starts, so a resumed run is reproducible too.
+            seed = run_seed(config.seed, "rollout", session.start_frames // frames_per_update)
+            session.log(f"{config.num_envs} envs x {config.unroll_length} steps per update, "
+                        f"net {config.net} ({learner.model.count_params():,} params), "
+                        f"logs in {session.run.root}")
+            with collecting(env, learner, config, spec, seed, frames_per_update) as step:
+                run(session, step)
+            return finish(session)
     finally:
-        if session is not None:
-            session.release_lock()  # a failed run: another command may write there now
         env.close()

@@ -6,6 +6,19 @@ import keras
 import tensorflow as tf
 
 
+def make_optimizer(config, learning_rate) -> keras.optimizers.Optimizer:
+    """The optimiser a trainer's config names (`config.OPTIMIZER`), with its settings:
+    RMSProp (`rmsprop_decay`, `rmsprop_epsilon`, `rmsprop_momentum` if declared) or Adam
+    (`adam_epsilon`); `learning_rate` is a schedule or a number."""
+    if config.OPTIMIZER == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=config.adam_epsilon)
+    if config.OPTIMIZER == "rmsprop":
+        return keras.optimizers.RMSprop(
+            learning_rate=learning_rate, rho=config.rmsprop_decay,
+            momentum=getattr(config, "rmsprop_momentum", 0.0), epsilon=config.rmsprop_epsilon)
+    raise ValueError(f"unknown optimizer {config.OPTIMIZER!r}")
+
+
 @keras.saving.register_keras_serializable(package="drarl_tf")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """`initial * max(0, 1 - step / total_steps)`: the paper's linear decay to 0.

@@ -51,7 +51,7 @@ class ActorMessage(NamedTuple):
 
     Between processes the unroll itself stays in shared memory: the message crossing
     the pipe carries `unroll=None` and the index of the actor's `slot` that holds it
-    (`drarl_tf.impala.slots`); the learner's side fills `unroll` with views of that slot
+    (`drarl_tf.impala.channel`); the learner's side fills `unroll` with views of that slot
     and gives the slot back with `ActorPool.release` once it has copied the batch.
     """
 

@@ -3,15 +3,17 @@ diverse batch of states, on stated scales."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
 from drarl_tf.networks import mask_output_names
 from drarl_tf.viz.gradcam import float_twin, grad_cam
+from drarl_tf.viz.gradients import input_gradient_histogram
 from drarl_tf.viz.overlay import legend, picture
 from drarl_tf.viz.panels import batch_grid, channel_grid
 from drarl_tf.viz.scale import MASK_RANGE
-from drarl_tf.viz.statistics import input_gradient_histogram
 
 NUM_STATES = 4
 
@@ -128,3 +130,53 @@ class ImageSummaries:
             tf.summary.histogram("gradients/log10_abs_input_gradient",
                                  np.log10(np.maximum(grads, 1e-12)))
         writer.flush()
+
+
+class RunImages:
+    """A training run's TensorBoard images (what `TrainingSession` calls to draw them):
+    `ImageSummaries` of `model` on diverse states of the run's first update, kept in
+    the run directory so that a resumed run shows the same states.
+
+    Args:
+      model: the learner's network.
+      env_spec: the game's `EnvSpec` (its observation shape and name: MinAtar games
+        are drawn one colour per object channel).
+      seed: picks the states among the first update's observations.
+    """
+
+    def __init__(self, model, env_spec, seed: int):
+        from drarl_tf.envs.minatar import object_channels
+
+        self.model, self.seed = model, seed
+        self.obs_shape = tuple(env_spec.obs_shape)
+        self.objects = object_channels(env_spec.name)
+        self._summaries = None
+
+    @property
+    def wants_states(self) -> bool:
+        """True until the states are chosen: the run then hands its observations over."""
+        return self._summaries is None
+
+    def _states(self, obs, states_file) -> np.ndarray | None:
+        states = None
+        if states_file.exists():
+            with contextlib.suppress(OSError, ValueError):
+                states = np.load(states_file)
+        if states is None or states.shape[1:] != self.obs_shape:
+            if obs is None:
+                return None
+            states = select_diverse_states(obs, seed=self.seed)
+            with contextlib.suppress(OSError):
+                np.save(states_file, states)
+        return states
+
+    def write(self, writer, frames: int, obs, states_file) -> bool:
+        """Draws the images at step `frames`; False (nothing drawn) while no states are
+        known yet (none saved in `states_file` and no `obs` `[..., H, W, C]` given)."""
+        if self._summaries is None:
+            states = self._states(obs, states_file)
+            if states is None:
+                return False
+            self._summaries = ImageSummaries(self.model, states, objects=self.objects)
+        self._summaries.write(writer, frames)
+        return True
