@@ -1,6 +1,6 @@
 """How an unroll gets from an actor process to the learner's batch: pickled down a pipe
 (how IMPALA actors sent unrolls before the slots) against a shared-memory slot whose
-index alone crosses the pipe (`drarl_tf.impala.slots`). TensorFlow-free, so that the
+index alone crosses the pipe (`drarl_tf.impala.channel`). TensorFlow-free, so that the
 spawned senders start in a second."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import time
 
 import numpy as np
 
-from drarl_tf.impala.actor import LearnerLink, Stopped
-from drarl_tf.impala.slots import UnrollSlots
+from drarl_tf.impala.channel import ActorEnd, Stopped, UnrollSlots
 from drarl_tf.impala.weights_and_stop import StopFlag
 from drarl_tf.training.unroll import Episodes, Unroll, unroll_layout
 
@@ -33,7 +32,7 @@ def _send_pickled(connection, stop, layout) -> None:
 
 
 def _send_slots(connection, stop, slots, free) -> None:
-    link = LearnerLink(connection, stop, free)
+    link = ActorEnd(connection, stop, free)
     for k in range(slots.count):  # acting would have written each slot in place
         np.copyto(slots.view(k).obs, 1)
     try:

@@ -4,19 +4,20 @@
 its own CPU copy of the policy (`--inference=actor`) or a `RemotePolicy` that asks the
 learner (`--inference=learner`). `run_actor` runs one in a spawned process (the
 default backend): unrolls are written into the actor's shared-memory slots and only
-slot indices cross its pipe (`drarl_tf.impala.slots`). `drarl_tf.impala.ray_backend`
+slot indices cross its pipe (`drarl_tf.impala.channel`). `drarl_tf.impala.ray_backend`
 runs an `ActorWorker` as a Ray actor.
 """
 
 from __future__ import annotations
 
-import collections
 import time
 
 import numpy as np
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import make_env
+from drarl_tf.impala.channel import ActorEnd, Stopped
+from drarl_tf.tf_settings import set_cpu_threads
 from drarl_tf.training.rollout import RolloutCollector, make_policy
 from drarl_tf.training.unroll import ActorMessage, Unroll
 
@@ -25,8 +26,7 @@ def limit_threads() -> None:
     """One TF thread and no GPU: actors and the learner must not fight for the cores."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_cpu_threads(1)
     tf.config.set_visible_devices([], "GPU")
 
 
@@ -52,50 +52,11 @@ def die_with_parent() -> None:
         os._exit(0)
 
 
-class Stopped(Exception):
-    """The learner asked the actor to stop, or has gone."""
-
-
-class LearnerLink:
-    """The actor's end of its pipe: sends messages; receives the slots the learner
-    gives back (`("free", index)`) and its answers to "act" (`("acted", version)`)."""
-
-    def __init__(self, connection, stop, free_slots):
-        self.connection, self.stop = connection, stop
-        self.free = collections.deque(free_slots)
-
-    def send(self, item) -> None:
-        try:
-            self.connection.send(item)
-        except OSError:  # the learner has gone
-            raise Stopped from None
-
-    def receive(self) -> tuple[str, int]:
-        """The next message from the learner; a freed slot is also recorded."""
-        while not self.stop.is_set():
-            try:
-                if not self.connection.poll(0.2):
-                    continue
-                kind, value = self.connection.recv()
-            except (EOFError, OSError):
-                break
-            if kind == "free":
-                self.free.append(value)
-            return kind, value
-        raise Stopped
-
-    def take_slot(self) -> int:
-        """A slot to write the next unroll into; waits while the learner holds them all."""
-        while not self.free:
-            self.receive()
-        return self.free.popleft()
-
-
 class RemotePolicy:
     """The policy of `--inference=learner`: observations go into the actor's shared
     `InferenceBuffers`, the learner's answer comes back in them."""
 
-    def __init__(self, link: LearnerLink, buffers):
+    def __init__(self, link: ActorEnd, buffers):
         self.link, self.buffers = link, buffers
         self.version: int | None = None  # of the weights behind the last answer
         self.first_version: int | None = None  # behind the first answer
@@ -157,7 +118,7 @@ def run_actor(actor_id: int, config: ImpalaConfig, env_fn, connection, weights, 
               seed: int, slots, free_slots, buffers=None) -> None:
     """Process entry point (spawn): acts until `stop` is set or the learner goes away.
 
-    Unrolls are written into `slots` (an `UnrollSlots`; this actor owns `free_slots`
+    Unrolls are written into `slots` (the channel's `UnrollSlots`; this actor owns `free_slots`
     at start) and announced down `connection`, this actor's own pipe. With `buffers`
     (`--inference=learner`) the learner acts; otherwise weights come from `weights`
     (a `SharedWeights`), read only when their version changes.
@@ -167,7 +128,7 @@ def run_actor(actor_id: int, config: ImpalaConfig, env_fn, connection, weights, 
     # Ctrl-C reaches the whole process group: the learner handles it and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
-    link = LearnerLink(connection, stop, free_slots)
+    link = ActorEnd(connection, stop, free_slots)
     if buffers is None:
         limit_threads()
     worker = ActorWorker(actor_id, config, env_fn, seed,

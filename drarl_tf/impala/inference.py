@@ -19,11 +19,11 @@ from __future__ import annotations
 import queue as queue_lib
 import threading
 import time
-from typing import NamedTuple
 
 import numpy as np
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.impala.channel import Request
 
 
 class InferenceBuffers:
@@ -58,15 +58,6 @@ class InferenceBuffers:
     @property
     def values(self) -> np.ndarray:
         return self._views()[2]
-
-
-class Request(NamedTuple):
-    """An actor's "act": which actor, which of its processes (`generation`), and the
-    pipe end to answer on."""
-
-    actor_id: int
-    generation: int
-    connection: object
 
 
 class InferenceServer:

@@ -90,7 +90,7 @@ class RayActorPool:
     def get(self, timeout: float = 0.5, should_stop=None) -> ActorMessage:
         """The next `ActorMessage` from whichever actor is ready first; restarts failed actors.
         Raises `StopWaiting` as soon as `should_stop()` is true."""
-        from drarl_tf.impala.process_backend import StopWaiting
+        from drarl_tf.impala.channel import StopWaiting
 
         ray = self.ray
         while True:

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from drarl_tf.errors import DrarlError
+from drarl_tf.training.seeds import run_seed
 
 
 def warn(message: str) -> None:
@@ -25,8 +26,9 @@ def describe_exit(code: int | None) -> str:
 
 
 def actor_seed(seed: int, actor_id: int, start: int) -> int:
-    """Seed of actor `actor_id`'s `start`-th process (0 first, then one per restart)."""
-    return seed * 1_000_003 + actor_id + 100_003 * start
+    """Seed of actor `actor_id`'s `start`-th process (0 first, then one per restart) in a
+    pool seeded with `seed`."""
+    return run_seed(seed, actor_id, start)
 
 
 class RestartBudget:
