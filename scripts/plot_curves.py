@@ -29,7 +29,7 @@ def main(argv):
         if not (Path(run) / "tb").is_dir():
             raise DrarlError(f"{run} is not a run directory (no {Path(run) / 'tb'})")
     load_tensorflow()
-    from drarl_tf.viz.statistics import plot_learning_curves, read_returns
+    from drarl_tf.viz.curves import plot_learning_curves, read_returns
 
     groups: dict = {}
     rows = ["run,frames,episode_return"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 from drarl_tf.envs.base import VecEnv
-from drarl_tf.errors import DrarlError
 
 DEFAULT_PROTOCOL = VecEnv.protocol
 
@@ -38,37 +37,3 @@ class EnvSpec:
                    action_meanings=tuple(env.action_meanings),
                    frames_per_step=int(getattr(env, "frames_per_step", 1)),
                    protocol=getattr(env, "protocol", DEFAULT_PROTOCOL))
-
-
-def as_vec_env(env, source: str = "env_fn") -> VecEnv:
-    """`env` as a `VecEnv`: a `gymnasium.vector.VectorEnv` is wrapped in `GymnasiumVecEnv`;
-    anything else is refused with one line."""
-    if isinstance(env, VecEnv):
-        return env
-    import gymnasium as gym
-
-    if isinstance(env, gym.vector.VectorEnv):
-        from drarl_tf.envs.gym_adapter import GymnasiumVecEnv
-
-        return GymnasiumVecEnv(env)
-    raise DrarlError(f"{source} must return a drarl_tf.envs.VecEnv or a "
-                     f"gymnasium.vector.VectorEnv, got {type(env).__name__}")
-
-
-def make_env(game: str, num_envs: int, env_fn=None, **kwargs) -> VecEnv:
-    """`num_envs` envs of `game`, or of `env_fn(num_envs)` when given (see `as_vec_env`);
-    `kwargs` go to `make_vector_env` (training, num_threads)."""
-    if env_fn is not None:
-        return as_vec_env(env_fn(num_envs))
-    from drarl_tf.envs.registry import make_vector_env
-
-    return make_vector_env(game, num_envs, **kwargs)
-
-
-def describe(game: str, env_fn=None) -> EnvSpec:
-    """The `EnvSpec` of `game` (or of `env_fn`'s envs), from one env made and closed."""
-    env = make_env(game, 1, env_fn)
-    try:
-        return EnvSpec.of(env)
-    finally:
-        env.close()

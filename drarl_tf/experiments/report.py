@@ -26,7 +26,7 @@ def write_report(experiment: Experiment, runs: list, output_dir, prefix: str = "
     the experiment's). `ranges` and `ranges_text` normalise the aggregate (see
     `aggregate.summarise`); `extra_text` is added to the Markdown (e.g. how)."""
     from drarl_tf.experiments import aggregate
-    from drarl_tf.viz.statistics import plot_curve_panels, read_returns
+    from drarl_tf.viz.curves import plot_curve_panels, read_returns
 
     nets = tuple(nets or experiment.nets)
     runs = [r for r in runs if r.algo == experiment.algo and r.net in nets]

@@ -14,8 +14,8 @@ from drarl_tf.envs import make_vector_env
 from drarl_tf.envs.minatar import object_channels
 from drarl_tf.errors import DrarlError
 from drarl_tf.training.rollout import sample_actions
+from drarl_tf.viz.gradients import histogram_of, plot_gradient_histogram
 from drarl_tf.viz.panels import channel_grid, explanation_rows
-from drarl_tf.viz.statistics import histogram_of, plot_gradient_histogram
 
 
 def _frames(frames) -> str:
