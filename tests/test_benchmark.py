@@ -10,21 +10,19 @@ from drarl_tf import ppo
 from drarl_tf.experiments import benchmark
 
 
-def test_ppo_end_to_end_row_has_the_bound_of_its_parts_and_its_precision():
+def test_the_compute_bound_adds_the_time_each_part_takes_per_sample():
+    # 100 env steps/s (10 ms), 200 forward passes/s (5 ms), 400 train samples/s (2.5 ms)
+    # taken twice: 10 + 5 + 5 = 20 ms per sample, 50 samples/s.
+    assert math.isclose(benchmark.compute_bound(100.0, 200.0, 400.0, passes=2), 50.0)
+    assert math.isclose(benchmark.compute_bound(100.0, 100.0, 100.0), 100.0 / 3)
+
+
+def test_ppo_end_to_end_row_runs_in_the_resolved_precision_with_its_passes():
     config = ppo.PPOConfig(net="impala", game="Catch", num_envs=4, unroll_length=8,
-                           num_minibatches=2, num_epochs=2, precision="mixed_bfloat16")
+                           num_minibatches=2, num_epochs=2, precision="auto")
     row = benchmark.on_policy_end_to_end("ppo", config, seconds=0.3)
-    assert row["precision"] == "mixed_bfloat16" and row["passes_k"] == 2
-    e, i, lr = (row[k] for k in ("env_steps_per_s", "inference_samples_per_s",
-                                 "train_samples_per_s_per_pass"))
-    expected = 1.0 / (1.0 / e + 1.0 / i + 2.0 / lr)
-    assert math.isclose(row["compute_bound_samples_per_s"], expected, rel_tol=1e-12)
-    assert row["compute_bound_samples_per_s"] < min(e, i, lr / 2)
-    assert row["end_to_end_samples_per_s"] > 0
-    assert math.isclose(row["ratio_to_bound"], row["end_to_end_samples_per_s"] / expected,
-                        rel_tol=1e-12)
-    shares = row["env_share"] + row["inference_share"] + row["update_share"]
-    assert math.isclose(shares, 1.0, rel_tol=1e-6)
+    assert row["precision"] in ("float32", "mixed_bfloat16") and row["passes_k"] == 2
+    assert row["end_to_end_samples_per_s"] > 0 and row["compute_bound_samples_per_s"] > 0
 
 
 def test_transport_rows_compare_the_pickled_pipe_and_the_slot_and_batches_are_the_slots():
@@ -33,7 +31,7 @@ def test_transport_rows_compare_the_pickled_pipe_and_the_slot_and_batches_are_th
     import numpy as np
 
     from drarl_tf.experiments.transport import handover_rates, receive_batch
-    from drarl_tf.impala.slots import UnrollSlots
+    from drarl_tf.impala.channel import UnrollSlots
 
     rows = handover_rates(length=2, num_envs=2, obs_shape=(8, 8, 1), num_actions=3,
                           seconds=0.5)

@@ -5,6 +5,7 @@ declared once, one-line errors with suggestions before TensorFlow loads, and --g
 A few tests start a script (about 1 s each: TensorFlow never loads on these paths)."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -125,32 +126,51 @@ def test_each_field_and_default_is_declared_once_with_a_one_line_help():
             base(game="Catch")
 
 
-# The paper's defaults as they were before each was declared once.
-COMMON = dict(net="drarl", game="RoadRunner", seed=0, total_frames=200_000_000,
-              discount=0.99, reward_clip=1.0, logdir="runs", export_dir="",
-              checkpoint_minutes=10.0, log_interval_seconds=10.0,
-              image_every_frames=1_000_000, milestone_fractions=(0.0, 0.36, 0.72, 1.0),
-              on_nonfinite="stop", precision="float32", xla=False, cpu_threads=0,
-              target_return=None)
-DEFAULTS = {
-    ImpalaConfig: dict(COMMON, num_actors=2, envs_per_actor=16, unroll_length=20,
-                       batch_size=32, learning_rate=6e-4, rmsprop_decay=0.99,
-                       rmsprop_epsilon=0.01, rmsprop_momentum=0.0, max_grad_norm=40.0,
-                       baseline_cost=0.5, entropy_cost=0.01, clip_rho_threshold=1.0,
-                       clip_c_threshold=1.0, queue_size=8, strategy="default",
-                       collective_timeout_seconds=600.0, actor_backend="process", inference="actor",
-                       inference_timeout_ms=2.0,
-                       ray_address="", max_actor_restarts=3, actor_timeout_seconds=120.0),
-    A2CConfig: dict(COMMON, num_envs=16, unroll_length=5, learning_rate=7e-4,
-                    max_grad_norm=0.5, value_coef=0.5, entropy_coef=0.01,
-                    rmsprop_decay=0.99, rmsprop_epsilon=1e-5),
-    PPOConfig: dict(COMMON, num_envs=8, unroll_length=128, learning_rate=2.5e-4,
-                    max_grad_norm=0.5, value_coef=0.5, entropy_coef=0.01, adam_epsilon=1e-5,
-                    num_epochs=4, num_minibatches=4, gae_lambda=0.95, clip_ratio=0.1,
-                    value_clip=0.1),
+# docs/design.md's Hyperparameters table, read from the page: row -> per config, the
+# fields whose defaults its numbers are, in the order the cell names them.
+TABLE_FIELDS = {
+    "envs": {ImpalaConfig: (lambda c: c.num_actors * c.envs_per_actor, "num_actors",
+                            "envs_per_actor"), A2CConfig: ("num_envs",), PPOConfig: ("num_envs",)},
+    "unroll": {cls: ("unroll_length",) for cls in CONFIGS},
+    "update on": {ImpalaConfig: ("batch_size",), A2CConfig: (),
+                  PPOConfig: ("num_epochs", "num_minibatches")},
+    "optimiser": {ImpalaConfig: ("learning_rate", "rmsprop_decay", "rmsprop_epsilon",
+                                 "rmsprop_momentum"),
+                  A2CConfig: ("learning_rate", "rmsprop_decay", "rmsprop_epsilon"),
+                  PPOConfig: ("learning_rate", "adam_epsilon")},
+    "gradient clip (global norm)": {cls: ("max_grad_norm",) for cls in CONFIGS},
+    "value / entropy coefficient": {ImpalaConfig: ("baseline_cost", "entropy_cost"),
+                                    A2CConfig: ("value_coef", "entropy_coef"),
+                                    PPOConfig: ("value_coef", "entropy_coef")},
+    "other": {ImpalaConfig: (lambda c: c.clip_rho_threshold, lambda c: c.clip_c_threshold),
+              A2CConfig: (), PPOConfig: ("gae_lambda", "clip_ratio", "value_clip")},
 }
+NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _design_table() -> dict[str, list[str]]:
+    text = (SCRIPTS.parent / "docs" / "design.md").read_text()
+    section = text.split("## Hyperparameters", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines()
+            if line.startswith("| ") and "---" not in line]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}, section
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
-def test_the_paper_defaults_are_unchanged(cls):
-    assert {f.name: f.default for f in dataclasses.fields(cls)} == DEFAULTS[cls]
+def test_the_defaults_are_the_hyperparameters_of_the_design_page(cls):
+    """Every number of docs/design.md's Hyperparameters table is the config's default
+    (so the page and the code cannot drift apart), and the optimiser is the one named."""
+    table, section = _design_table()
+    column = CONFIGS.index(cls)
+    config = cls(game="Catch")
+    assert set(table) == set(TABLE_FIELDS)
+    for row, fields in TABLE_FIELDS.items():
+        numbers = [float(n) for n in NUMBER.findall(table[row][column].replace("`", " "))]
+        values = [f(config) if callable(f) else getattr(config, f) for f in fields[cls]]
+        if row == "other" and cls is ImpalaConfig:  # "rho-bar = c-bar = 1": one number
+            numbers = numbers * 2
+        assert numbers == [float(v) for v in values], (row, table[row][column])
+    assert {"rmsprop": "RMSProp", "adam": "Adam"}[cls.OPTIMIZER] in table["optimiser"][column]
+    shared = re.search(r"discount ([\d.]+), rewards clipped to \[-1, 1\], (\d+)M", section)
+    assert (float(shared[1]), int(shared[2]) * 10**6) == (config.discount, config.total_frames)
+    assert config.reward_clip == 1.0 and config.precision == "float32" and not config.xla

@@ -117,7 +117,7 @@ def test_saved_model_cli_runs_every_signature_with_the_keras_outputs(tmp_path):
     import tensorflow as tf
 
     from drarl_tf.viz.gradcam import grad_cam
-    from drarl_tf.viz.statistics import policy_from_pixels
+    from drarl_tf.viz.gradients import policy_from_pixels
 
     obs_shape = (20, 10, 4)
     model = build_network("drarl", 3, obs_shape)

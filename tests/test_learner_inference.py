@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.errors import DrarlError
+from drarl_tf.impala.channel import UnrollSlots
 from drarl_tf.impala.inference import InferenceServer
-from drarl_tf.impala.slots import UnrollSlots
 from drarl_tf.training.unroll import unroll_layout
 from tests.test_reliability import (
     _freeze_actor_0_until_restarted,

@@ -1,5 +1,5 @@
-"""Network shapes, parameter counts against the paper, the attention module's maths,
-and the table the nets are built from."""
+"""Network shapes, parameter counts against the paper, names and the table the nets are
+built from (the attention module's maths: tests/test_attention_reference.py)."""
 
 import subprocess
 import sys
@@ -12,7 +12,6 @@ import tensorflow as tf
 from drarl_tf.errors import DrarlError
 from drarl_tf.networks import (
     NET_NAMES,
-    NETWORKS,
     AttentionModule,
     build_network,
     check_net_name,
@@ -80,25 +79,6 @@ def _random_module(downsample=True, spatial=11, channels=8):
     return module, x
 
 
-@pytest.mark.parametrize("downsample", [True, False])
-def test_attention_output_is_one_plus_mask_times_trunk(downsample):
-    module, x = _random_module(downsample)
-    h, m = module(x)
-    t = module.trunk_branch(x)
-    np.testing.assert_allclose(h.numpy(), ((1.0 + m) * t).numpy(), rtol=1e-6, atol=1e-6)
-    assert m.shape == t.shape
-    assert float(tf.reduce_min(m)) >= 0.0 and float(tf.reduce_max(m)) <= 1.0
-
-
-def test_zero_mask_gives_the_trunk():
-    module, x = _random_module()
-    module.mask_conv1.kernel.assign(tf.zeros_like(module.mask_conv1.kernel))
-    module.mask_conv1.bias.assign(tf.fill(module.mask_conv1.bias.shape, -1e4))  # sigmoid -> 0
-    h, m = module(x)
-    assert float(tf.reduce_max(m)) == 0.0
-    np.testing.assert_allclose(h.numpy(), module.trunk_branch(x).numpy(), rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("spatial, pooled", [(42, 21), (21, 11), (11, 6)])
 def test_mask_branch_resizes_to_the_exact_trunk_size(spatial, pooled):
     module, x = _random_module(spatial=spatial)
@@ -115,15 +95,6 @@ def test_unknown_net_is_one_line():
     with pytest.raises(DrarlError, match="unknown net 'drarll'.*Did you mean drarl") as e:
         build_network("drarll", 4)
     assert "\n" not in str(e.value)
-
-
-def test_the_table_lists_the_nets_in_order_with_their_bodies():
-    assert NET_NAMES == ("impala", "drarl", "simple_drarl", "large_impala")
-    assert NETWORKS["impala"].sections == ((16, 2), (32, 2), (32, 2))  # seed_rl's table
-    assert NETWORKS["large_impala"].residual_blocks == 3
-    assert NETWORKS["drarl"].attention and NETWORKS["drarl"].downsample_mask
-    assert NETWORKS["simple_drarl"].attention and not NETWORKS["simple_drarl"].downsample_mask
-    assert all(s.hidden_units == 256 and s.channels == (16, 32, 32) for s in NETWORKS.values())
 
 
 def test_the_table_imports_no_tensorflow():

@@ -20,10 +20,9 @@ from drarl_tf.envs import make_catch_env
 from drarl_tf.envs.base import VecEnv, VecStep
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
+from drarl_tf.impala.actor_pool import ActorPool
 from drarl_tf.impala.learner import Learner
-from drarl_tf.impala.process_backend import ActorPool
 from drarl_tf.impala.supervision import RestartBudget
-from drarl_tf.impala.weights_and_stop import SharedWeights
 from tests.conftest import start_impala_run
 
 FAST = dict(unroll_length=5, batch_size=4, envs_per_actor=2, num_actors=2,
@@ -257,38 +256,6 @@ def test_batch_statistics_name_the_non_finite_arrays_first():
     text = batch_statistics({"actions": np.array([0, 2]), "rewards": np.array([1.0, np.nan, -1]),
                              "obs": np.zeros((2, 3), np.uint8)})
     assert text == ("rewards [-1, 1] with 1 non-finite of 3; actions [0, 2]; obs [0, 0]")
-
-
-def _publish_forever(weights, stop):
-    version = 0
-    while not stop.is_set():
-        version += 1
-        weights.publish([np.full((300, 1000), version, np.float32)], version)
-
-
-def test_shared_weights_never_hand_out_a_torn_copy():
-    """A writer publishes new versions as fast as it can until the reader has checked
-    200 copies taken while writes were going on (however loaded the machine is)."""
-    from drarl_tf.impala.weights_and_stop import StopFlag
-
-    ctx = mp.get_context("fork")
-    weights = SharedWeights(ctx, [(300, 1000)])
-    stop = StopFlag(ctx)
-    writer = ctx.Process(target=_publish_forever, args=(weights, stop))
-    writer.start()
-    version, checked = 0, 0
-    try:
-        while checked < 200:
-            new, fetched = weights.fetch(version)
-            if new is not None:
-                assert np.all(new[0] == fetched), "a copy mixed two versions"
-                assert fetched > version
-                version, checked = fetched, checked + 1
-            assert writer.is_alive()
-    finally:
-        stop.set()
-        writer.join()
-    assert writer.exitcode == 0
 
 
 def test_a_full_disk_while_checkpointing_is_one_line_and_keeps_the_previous(tmp_path,

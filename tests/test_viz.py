@@ -171,7 +171,7 @@ def test_saved_model_signatures_equal_the_keras_computations(tmp_path):
     loaded = LoadedPolicy(path)
     np.testing.assert_allclose(loaded.grad_cam(obs, actions),
                                grad_cam(model, obs, actions, upsample=False), atol=1e-5)
-    from drarl_tf.viz.statistics import input_gradient_histogram
+    from drarl_tf.viz.gradients import input_gradient_histogram
 
     expected = input_gradient_histogram(model, obs, actions)["abs_gradients"]
     np.testing.assert_allclose(np.abs(loaded.input_gradient(obs, actions)).ravel(), expected,
@@ -229,7 +229,7 @@ def test_visualize_compares_two_models_on_the_same_states(tmp_path):
 
 
 def test_gradient_histogram_fractions_match_a_numpy_count():
-    from drarl_tf.viz.statistics import GRADIENT_EDGES, input_gradient_histogram
+    from drarl_tf.viz.gradients import GRADIENT_EDGES, input_gradient_histogram
 
     model = build_network("drarl", 3, (20, 10, 4))
     obs = np.random.default_rng(0).integers(0, 256, (4, 20, 10, 4), dtype=np.uint8)
@@ -261,7 +261,7 @@ def test_learning_curves_over_seeds(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "a2c-impala-Catch: 2 runs" in out.stdout
     assert (tmp_path / "c.png").stat().st_size > 1000
-    from drarl_tf.viz.statistics import read_returns
+    from drarl_tf.viz.curves import read_returns
 
     lines = (tmp_path / "c.csv").read_text().splitlines()
     assert lines[0] == "run,frames,episode_return"
