@@ -46,8 +46,8 @@ NONFINITE_ACTIONS = ("stop", "skip")
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """The numbers a field takes: finite (floats), within `low`/`high` (None: unbounded),
-    the ends included unless open. `note` follows the condition in the error ("(0
+    """The numbers a field takes: finite floats (unless not `finite`), within `low`/`high`
+    (None: unbounded), the ends included unless open. `note` follows the condition in the error ("(0
     disables it)"), `why` follows the value given."""
 
     low: float | None = None
@@ -56,6 +56,7 @@ class Range:
     high_open: bool = False
     note: str = ""
     why: str = ""
+    finite: bool = True  # False: +-inf is a value like any other (e.g. "never")
 
     def condition(self) -> str:
         """`> 0`, `>= 1`, `in [0, 1)`, or "" (any finite number)."""
@@ -71,7 +72,8 @@ class Range:
 
     def error(self, name: str, value) -> str | None:
         """The one-line error for `value` of field `name`, or None if it is inside."""
-        finite = isinstance(value, int) or math.isfinite(value)
+        finite = isinstance(value, int) or math.isfinite(value) or (
+            not self.finite and not math.isnan(value))
         inside = finite and (
             (self.low is None or (value > self.low if self.low_open else value >= self.low))
             and (self.high is None or (value < self.high if self.high_open
@@ -79,7 +81,8 @@ class Range:
         if inside:
             return None
         condition = self.condition()
-        what = condition if finite else " ".join(("a finite number", condition)).strip()
+        number = "a finite number" if self.finite else "a number"
+        what = condition if finite else " ".join((number, condition)).strip()
         return f"{name} must be {what}{self.note}, got {value}{self.why}"
 
 
@@ -137,7 +140,7 @@ class RunConfig:
                                       why=": a checkpoint is always written at the end; a "
                                       "large value gives checkpoints only there")
     log_interval_seconds: float = _field(10.0, "Seconds between progress lines (> 0).",
-                                         **_POSITIVE)
+                                         **_POSITIVE, finite=False)
     image_every_frames: int = _field(
         1_000_000, "TensorBoard images (attention masks, Grad-CAM) every this many frames, "
         "at the first update and at the end; 0: never.", low=0)
@@ -223,7 +226,6 @@ class OnPolicyConfig(RunConfig):
     entropy_coef: float = _field(0.01, "Weight of the entropy bonus.", low=0.0)
 
 
-
 @dataclasses.dataclass(kw_only=True)
 class A2CConfig(OnPolicyConfig):
     """A2C with OpenAI baselines' Atari defaults."""
@@ -236,7 +238,6 @@ class A2CConfig(OnPolicyConfig):
     learning_rate: float = _field(7e-4, f"RMSProp learning rate{_LR_DECAY}.", **_POSITIVE)
     rmsprop_decay: float = _field(0.99, "RMSProp decay (rho), in [0, 1).", **_DECAY)
     rmsprop_epsilon: float = _field(1e-5, "RMSProp epsilon (> 0).", **_POSITIVE)
-
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -300,7 +301,7 @@ class ImpalaConfig(RunConfig):
     collective_timeout_seconds: float = _field(
         600.0, "multi_worker: a collective (gradient sum, stop vote) that waits longer than "
         "this for another worker fails, and the run stops with a checkpoint instead of "
-        "hanging.", **_POSITIVE)
+        "hanging.", **_POSITIVE, finite=False)
     actor_backend: str = _field(
         "process", "process: actor processes on this machine; ray: Ray actors (pip install "
         "'drarl_tf[ray]').", ACTOR_BACKENDS)

@@ -22,7 +22,10 @@ def test_ppo_end_to_end_row_runs_in_the_resolved_precision_with_its_passes():
                            num_minibatches=2, num_epochs=2, precision="auto")
     row = benchmark.on_policy_end_to_end("ppo", config, seconds=0.3)
     assert row["precision"] in ("float32", "mixed_bfloat16") and row["passes_k"] == 2
-    assert row["end_to_end_samples_per_s"] > 0 and row["compute_bound_samples_per_s"] > 0
+    parts = (row["env_steps_per_s"], row["inference_samples_per_s"],
+             row["train_samples_per_s_per_pass"])
+    assert row["compute_bound_samples_per_s"] == benchmark.compute_bound(*parts, passes=2)
+    assert row["end_to_end_samples_per_s"] > 0
 
 
 def test_transport_rows_compare_the_pickled_pipe_and_the_slot_and_batches_are_the_slots():

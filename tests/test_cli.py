@@ -148,7 +148,7 @@ TABLE_FIELDS = {
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
-def _design_table() -> dict[str, list[str]]:
+def _design_table() -> tuple[dict[str, list[str]], str]:
     text = (SCRIPTS.parent / "docs" / "design.md").read_text()
     section = text.split("## Hyperparameters", 1)[1].split("\n## ", 1)[0]
     rows = [line.strip("|").split("|") for line in section.splitlines()
@@ -174,3 +174,12 @@ def test_the_defaults_are_the_hyperparameters_of_the_design_page(cls):
     shared = re.search(r"discount ([\d.]+), rewards clipped to \[-1, 1\], (\d+)M", section)
     assert (float(shared[1]), int(shared[2]) * 10**6) == (config.discount, config.total_frames)
     assert config.reward_clip == 1.0 and config.precision == "float32" and not config.xla
+    prose = " ".join(section.split())
+    if cls is ImpalaConfig:
+        assert f"`queue_size` ({config.queue_size})" in prose
+    bookkeeping = re.search(r"checkpoint every (\d+) minutes, TensorBoard images every (\d+)M "
+                            r"frames, milestone checkpoints at ([\d, and]+) % of the frames", prose)
+    assert (float(bookkeeping[1]), int(bookkeeping[2]) * 10**6) == (
+        config.checkpoint_minutes, config.image_every_frames)
+    assert [float(f) / 100 for f in re.findall(r"\d+", bookkeeping[3])] == list(
+        config.milestone_fractions)

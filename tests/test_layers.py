@@ -72,7 +72,8 @@ def layer_of(module: str) -> tuple[int, str]:
     best = None
     for index, packages in enumerate(LAYERS):
         for package in packages:
-            inside = module == package or module.startswith(package + ".")
+            inside = module == package or (package != "drarl_tf"
+                                           and module.startswith(package + "."))
             if inside and (best is None or len(package) > len(best[1])):
                 best = (index, package)
     assert best is not None, f"{module} is in no layer: add it to LAYERS and docs/design.md"

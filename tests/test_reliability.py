@@ -20,7 +20,7 @@ from drarl_tf.envs import make_catch_env
 from drarl_tf.envs.base import VecEnv, VecStep
 from drarl_tf.errors import DrarlError
 from drarl_tf.impala import ImpalaConfig, train
-from drarl_tf.impala.actor_pool import ActorPool
+from drarl_tf.impala.actor import ActorPool
 from drarl_tf.impala.learner import Learner
 from drarl_tf.impala.supervision import RestartBudget
 from tests.conftest import start_impala_run

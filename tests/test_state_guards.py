@@ -276,7 +276,7 @@ def test_with_every_actor_frozen_a_line_names_them_and_a_stop_ends_the_wait():
     import os
     import signal
 
-    from drarl_tf.impala.actor_pool import StopWaiting
+    from drarl_tf.impala.channel import StopWaiting
     from tests.test_reliability import _learner_and_pool, _no_orphans, _take
 
     pool, warnings = _learner_and_pool(actor_timeout_seconds=600.0)

@@ -47,11 +47,14 @@ class TrainingSession:
     `log_interval_seconds` and `checkpoint_minutes`; `env_spec` (an `EnvSpec`) gives the
     game's name, observation shape and actions. `images`: an object with `wants_states`
     and `write(writer, frames, obs, states_file)` that draws the TensorBoard images every
-    `config.image_every_frames` frames (None: no images). A `with` block gives the
-    run directory's lock back at its end, whatever happened.
+    `config.image_every_frames` frames (None: no images). `on_open(run root)` is called
+    once the directory is opened and locked, before anything is restored or written
+    (e.g. to refuse a SavedModel destination now rather than at the end). A `with`
+    block gives the run directory's lock back at its end, whatever happened.
     """
 
-    def __init__(self, algo: str, config, env_spec, model, optimizer, images=None):
+    def __init__(self, algo: str, config, env_spec, model, optimizer, images=None,
+                 on_open=None):
         self.config = config
         self.images = images if config.image_every_frames else None
         self.export_model = True  # whether the run's end writes a SavedModel (training.loop)
@@ -62,6 +65,8 @@ class TrainingSession:
         self.run = open_run_dir(config.logdir, self.name, config)  # takes its lock
         self._holds_lock = True
         try:
+            if on_open is not None:
+                on_open(self.run.root)
             self._open(config, model, optimizer)
         except BaseException:
             self.release_lock()

@@ -56,6 +56,8 @@ def load_tensorflow():
         return sys.modules["tensorflow"]
     with _native_stderr_hidden():
         import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # device start-up lines (precision=auto asks)
     return tf
 
 
@@ -147,8 +149,7 @@ def training_main(config_cls, trainer: str):
 
             print("\n".join(game_names()))
             return
-        with _native_stderr_hidden():  # precision=auto asks TensorFlow for GPUs
-            config = config_from_flags(config_cls)
+        config = config_from_flags(config_cls)  # no TensorFlow yet
         given = {n: flags.FLAGS[n].value for n in ("net", "game") if flags.FLAGS[n].present}
         for line in spelling_notes(config, given):
             print(line, file=sys.stderr, flush=True)

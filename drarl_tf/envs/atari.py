@@ -42,9 +42,10 @@ def atari_games() -> dict[str, str]:
 def rom_id(game: str) -> str:
     """The ROM id of an Atari game in any spelling (`RoadRunner`, `road_runner`,
     `roadrunner`); one-line DrarlError for unknown or non-Atari names."""
-    name, _ = match_name(game, atari_games())
+    name, close = match_name(game, atari_games())
     if name is None:
-        raise DrarlError(f"{game} is not an Atari game")
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DrarlError(f"'{game}' is not an Atari game{hint}")
     return atari_games()[name]
 
 

@@ -2,10 +2,10 @@
 channels, run the shared training loop (`drarl_tf.training.loop.run`), finish (final
 checkpoint and SavedModel).
 
-An unroll's way: `actor.py` (acts, writes it into a slot) -> `channel.py` (slot index
-down the actor's pipe; the learner reads the slot and gives it back) -> `learner.py`
-(the V-trace update on a batch of them). `actor_pool.py` starts and restarts the actor
-processes around the channels.
+An unroll's way: `actor.py` (acts, writes it into a slot; its `ActorPool` starts and
+restarts the actor processes) -> `channel.py` (slot index down the actor's pipe; the
+learner reads the slot and gives it back) -> `learner.py` (the V-trace update on a
+batch of them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from drarl_tf.bookkeeping.session import TrainResult
 from drarl_tf.configs import ImpalaConfig
 from drarl_tf.envs import describe
 from drarl_tf.errors import DrarlError
-from drarl_tf.impala.actor_pool import ActorPool
+from drarl_tf.impala.actor import ActorPool
 from drarl_tf.impala.channel import StopWaiting
 from drarl_tf.impala.inference import InferenceServer
 from drarl_tf.impala.learner import Learner

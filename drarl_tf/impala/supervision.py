@@ -28,7 +28,7 @@ def describe_exit(code: int | None) -> str:
 def actor_seed(seed: int, actor_id: int, start: int) -> int:
     """Seed of actor `actor_id`'s `start`-th process (0 first, then one per restart) in a
     pool seeded with `seed`."""
-    return run_seed(seed, actor_id, start)
+    return run_seed(seed, "actor", actor_id, start)
 
 
 class RestartBudget:

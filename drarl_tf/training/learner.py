@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from drarl_tf.networks import build_network
+from drarl_tf.training.hardware import resolve_precision
 from drarl_tf.training.optim import LinearDecay, LossScale, apply_if_finite, make_optimizer
 
 LossFn = Callable[[object, object], tuple[tf.Tensor, dict]]
@@ -64,13 +65,13 @@ class Learner:
         self.max_grad_norm = config.max_grad_norm
         self.trace_count = 0  # how often the step was traced (once, with a fixed signature)
         decay_steps = total_steps(config.total_frames, frames_per_update, steps_per_update)
+        precision = resolve_precision(config.precision)  # "auto": this machine's
         with self.strategy.scope():
-            self.model = build_network(config.net, num_actions, obs_shape,
-                                       precision=config.precision)
+            self.model = build_network(config.net, num_actions, obs_shape, precision=precision)
             self.schedule = LinearDecay(config.learning_rate, decay_steps)
             self.optimizer = make_optimizer(config, self.schedule)
             self.optimizer.build(self.model.trainable_variables)
-            self.loss_scale = LossScale(config.precision)  # mixed_float16 only
+            self.loss_scale = LossScale(precision)  # mixed_float16 only
         self._gradients = (tf.function(self._gradients_fn, jit_compile=True) if config.xla
                            else self._gradients_fn)
         self._compiled_step = tf.function(self._traced_step, input_signature=[batch_spec])

@@ -24,12 +24,14 @@ import contextlib
 import dataclasses
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from drarl_tf.bookkeeping.export import check_export_target, export_saved_model, run_metadata
 from drarl_tf.bookkeeping.progress import TimeShares
+from drarl_tf.bookkeeping.run_dir import export_path
 from drarl_tf.bookkeeping.session import TrainingSession, TrainResult
 from drarl_tf.errors import DrarlError
 from drarl_tf.tf_settings import set_cpu_threads
@@ -63,28 +65,21 @@ def open_session(algo: str, config, env_spec, learner, images=None,
     """Opens (or resumes) the run directory of `config` for `learner`'s model and
     optimizer; `images(model, env_spec, seed)` makes the TensorBoard images' writer
     (`viz.summaries.RunImages`). With `export_model` the SavedModel's destination is
-    checked now, so that one that cannot take it fails before training, not after."""
+    checked first, so that one that cannot take it fails before anything is restored
+    or trained, not at the end."""
+
+    def check_export(root: Path) -> None:
+        check_export_target(export_path(root, config.export_dir), str(root.resolve()),
+                            own=not config.export_dir)
+
     writer = images(learner.model, env_spec, config.seed) if images else None
     session = TrainingSession(algo, config, env_spec, learner.model, learner.optimizer,
-                              images=writer)
+                              images=writer, on_open=check_export if export_model else None)
     session.export_model = export_model
-    with _released_on_error(session):
-        if export_model:
-            check_export_target(session.export_path, str(session.run.root.resolve()),
-                                own=not config.export_dir)
-        hint = precision_hint(config.precision)
-        if hint:
-            session.log(hint)
+    hint = precision_hint(config.precision)
+    if hint:
+        session.log(hint)
     return session
-
-
-@contextlib.contextmanager
-def _released_on_error(session: TrainingSession):
-    try:
-        yield
-    except BaseException:
-        session.release_lock()
-        raise
 
 
 @contextlib.contextmanager
@@ -130,6 +125,9 @@ def run(session: TrainingSession, step, *, stop_together=bool,
       clock: the step's `TimeShares`, restarted whenever a progress line (which logs its
         shares) was written; logging and checkpoints are booked to no part.
     """
+    quitting = False  # a second Ctrl-C: nothing more is written
+    if clock is not None:
+        clock.skip()  # the time before the first update (starting actors) is no part
     try:
         with stop_on_interrupt(session):
             while not stop_together(not session.running):
@@ -147,9 +145,12 @@ def run(session: TrainingSession, step, *, stop_together=bool,
     except DrarlError:
         session.save_checkpoint()  # the learner's state is good: keep the work done so far
         raise
+    except KeyboardInterrupt:
+        quitting = True
+        raise
     finally:
         session.stop_clock()
-        if session.stop_requested:  # a scheduler's grace period is short: checkpoint first
+        if session.stop_requested and not quitting:  # a scheduler's grace period is short
             session.save_checkpoint(announce=False)
 
 

@@ -2,14 +2,15 @@
 
 A part is named by a path of integers (its `spawn_key`, as `SeedSequence.spawn` makes
 them), e.g. ("rollout", updates done) for the on-policy collector or ("actors",
-worker, updates done) for IMPALA's actor pool: parts never share a stream, and a run
+worker, updates done) for IMPALA's actor pool, whose actor i's k-th process then gets
+("actor", i, k) of the pool's seed: parts never share a stream, and a run
 resumed at the same update gets the same seeds."""
 
 from __future__ import annotations
 
 import numpy as np
 
-PARTS = {"rollout": 0, "actors": 1}  # the first key of a path given by name
+PARTS = {"rollout": 0, "actors": 1, "actor": 2}  # a key of a path given by name
 
 
 def run_seed(seed: int, *path) -> int:
