@@ -1,9 +1,10 @@
 """The learner skeleton every trainer shares: model, optimizer, schedule and one gradient step.
 
 An algorithm supplies only its loss, as `loss_fn(model, batch) -> (loss, metrics)`
-(the loss a scalar tensor, `metrics` a dict of scalar tensors), and the optimizer
-for a learning-rate schedule. `Learner` builds the network and the optimizer with
-the linear decay to 0 (`LinearDecay`), scales the loss for float16, compiles the
+(the loss a scalar tensor, `metrics` a dict of scalar tensors), and its config.
+`Learner` builds from the config the network and the optimiser the config names
+(`optim.make_optimizer`) with the linear decay to 0 (`LinearDecay`), scales the
+loss for float16, compiles the
 forward and backward pass with XLA on request, clips the gradients to a global norm
 and applies them only if every weight stays finite (`apply_if_finite`).
 
