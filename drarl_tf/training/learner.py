@@ -69,8 +69,8 @@ class Learner:
         precision = resolve_precision(config.precision)  # "auto": this machine's
         with self.strategy.scope():
             self.model = build_network(config.net, num_actions, obs_shape, precision=precision)
-            self.schedule = LinearDecay(config.learning_rate, decay_steps)
-            self.optimizer = make_optimizer(config, self.schedule)
+            self.optimizer = make_optimizer(config, LinearDecay(config.learning_rate,
+                                                                decay_steps))
             self.optimizer.build(self.model.trainable_variables)
             self.loss_scale = LossScale(precision)  # mixed_float16 only
         self._gradients = (tf.function(self._gradients_fn, jit_compile=True) if config.xla
